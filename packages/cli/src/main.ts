@@ -1,0 +1,288 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { AppError } from '@nltrade/core';
+import { NlTradeClient, NlTradeError } from '@nltrade/sdk';
+import { type ConfigOverrides, createSystem, loadConfig, type System, startServer } from '@nltrade/server';
+
+const USAGE = `Usage: nltrade <command> [options]
+
+Server
+  serve [--port N] [--host H] [--data DIR] [--database-url URL] [--demo]
+      Starts the gateway. Env fallbacks: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data),
+      DATABASE_URL (a postgres:// URL; unset = embedded SQLite in DATA_DIR).
+      --demo creates a demo merchant, trader, admin and invoice on first start.
+
+Administration (work on the same --data / --database-url as serve, running or not)
+  admin create-merchant --name NAME [--json]   prints the access token (JSON: {"merchantId","accessToken"})
+  admin rotate-key --merchant ID               new current RSA key; the old one is retired
+  admin create-trader --name NAME [--json]     prints {"id","token"}
+  admin create-admin --name NAME [--json]      prints {"id","token"}
+  admin decide UID success|canceled [--reason TEXT] [--url URL --token T]
+      with --url, through the HTTP API as that administrator; without, directly on the database
+
+Traders (through the HTTP API)
+  trader accept UID --url URL --token T
+  trader card UID CARD --url URL --token T
+  trader confirm UID --url URL --token T
+  trader dispute UID [REASON] --url URL --token T
+  trader amount UID AMOUNT --url URL --token T
+`;
+
+const OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  data: { type: 'string' },
+  'database-url': { type: 'string' },
+  demo: { type: 'boolean' },
+  name: { type: 'string' },
+  json: { type: 'boolean' },
+  merchant: { type: 'string' },
+  reason: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+class UsageError extends Error {}
+
+function overridesFrom(values: Values): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535 (got "${values.port}")`);
+    o.port = port;
+  }
+  if (values.host !== undefined) o.host = values.host;
+  if (values.data !== undefined) o.dataDir = values.data;
+  if (values['database-url'] !== undefined) o.databaseUrl = values['database-url'];
+  return o;
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+async function withSystem<T>(values: Values, fn: (system: System) => Promise<T>): Promise<T> {
+  const system = await createSystem(loadConfig(process.env, overridesFrom(values)));
+  try {
+    return await fn(system);
+  } finally {
+    await system.close();
+  }
+}
+
+interface DemoData {
+  note: string;
+  merchantId: string;
+  accessToken: string;
+  traderId: string;
+  traderToken: string;
+  adminId: string;
+  adminToken: string;
+  invoiceUid: string;
+}
+
+/** Demo accounts are made once and kept in DATA_DIR/demo.json so every start prints the same ones. */
+async function ensureDemo(system: System): Promise<DemoData> {
+  const file = path.join(system.config.dataDir, 'demo.json');
+  if (fs.existsSync(file)) {
+    const demo = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoData;
+    if (await system.merchants.authenticate(demo.accessToken)) {
+      const invoice = await system.invoices.findByUid(demo.invoiceUid);
+      if (invoice && invoice.status === 'not approve exchange') return demo;
+      const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
+      const updated = { ...demo, invoiceUid: fresh.uid };
+      fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
+      return updated;
+    }
+  }
+  const merchant = await system.merchants.create('Demo merchant');
+  const trader = await system.accounts.create('trader', 'Demo trader');
+  const admin = await system.accounts.create('admin', 'Demo admin');
+  const invoice = await system.invoices.create(merchant.merchantId, { title: 'Demo order #1', price: '1500.00' });
+  const demo: DemoData = {
+    note: 'DEMO CREDENTIALS for trying NL-Trade locally. Never use them in production.',
+    merchantId: merchant.merchantId,
+    accessToken: merchant.accessToken,
+    traderId: trader.id,
+    traderToken: trader.token,
+    adminId: admin.id,
+    adminToken: admin.token,
+    invoiceUid: invoice.uid,
+  };
+  fs.writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
+  return demo;
+}
+
+async function serve(values: Values): Promise<number> {
+  const config = loadConfig(process.env, overridesFrom(values));
+  const server = await startServer(config, { logger: true });
+  const { url } = server;
+  const lines = [
+    `NL-Trade is running at ${url}`,
+    `  database:   ${config.databaseUrl ? 'PostgreSQL' : `embedded SQLite in ${config.dataDir}`}`,
+    `  legacy API: POST ${url}/method/RemoteInvoiceApi   key: POST ${url}/helpers/getLatestPublicRemoteRsaKey.php`,
+    `  health:     ${url}/health`,
+  ];
+  if (values.demo) {
+    const demo = await ensureDemo(server.system);
+    lines.push(
+      '',
+      `Demo data (DEMO ONLY; kept in ${path.join(config.dataDir, 'demo.json')}):`,
+      `  checkout page:     ${url}/pay/${demo.invoiceUid}`,
+      `  merchant ${demo.merchantId} access_token: ${demo.accessToken}`,
+      `  trader ${demo.traderId} token:   ${demo.traderToken}`,
+      `  admin ${demo.adminId} token:    ${demo.adminToken}`,
+      '',
+      'Try it:',
+      `  curl -s -H 'Authorization: Bearer ${demo.traderToken}' ${url}/v1/trader/invoices`,
+      `  npx nltrade trader accept ${demo.invoiceUid} --url ${url} --token ${demo.traderToken}`,
+      `  npx nltrade trader card ${demo.invoiceUid} 4441114441114442 --url ${url} --token ${demo.traderToken}`,
+    );
+  }
+  console.log(lines.join('\n'));
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      console.log('Shutting down…');
+      server.close().then(resolve, (err) => {
+        console.error(err);
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}
+
+function print(values: Values, json: Record<string, unknown>, text: string): void {
+  console.log(values.json ? JSON.stringify(json) : text);
+}
+
+async function admin(sub: string | undefined, args: string[], values: Values): Promise<number> {
+  switch (sub) {
+    case 'create-merchant': {
+      const name = required(values.name, '--name');
+      const r = await withSystem(values, (s) => s.merchants.create(name));
+      print(values, r, `Merchant ${r.merchantId} created.\naccess_token: ${r.accessToken}\n(shown once; it is stored hashed)`);
+      return 0;
+    }
+    case 'rotate-key': {
+      const merchant = required(values.merchant, '--merchant');
+      const key = await withSystem(values, (s) => s.merchants.rotateKey(merchant));
+      print(
+        values,
+        { merchantId: merchant, keyId: key.id, bits: key.bits },
+        `Merchant ${merchant}: new ${key.bits}-bit key ${key.id} is current; the previous key is retired.`,
+      );
+      return 0;
+    }
+    case 'create-trader':
+    case 'create-admin': {
+      const name = required(values.name, '--name');
+      const role = sub === 'create-trader' ? 'trader' : 'admin';
+      const r = await withSystem(values, (s) => s.accounts.create(role, name));
+      print(
+        values,
+        r,
+        `${role === 'trader' ? 'Trader' : 'Administrator'} ${r.id} created.\ntoken: ${r.token}\n(shown once; it is stored hashed)`,
+      );
+      return 0;
+    }
+    case 'decide': {
+      const [uid, decision] = args;
+      if (!uid || (decision !== 'success' && decision !== 'canceled'))
+        throw new UsageError('usage: nltrade admin decide UID success|canceled [--reason TEXT]');
+      const reason = values.reason ?? `Decided from the command line: ${decision}`;
+      if (values.url) {
+        const client = new NlTradeClient({ baseUrl: values.url, token: required(values.token, '--token') });
+        const r = await client.decide(uid, decision, reason);
+        print(values, r, `Invoice ${uid}: ${r.invoice.status}`);
+      } else {
+        const inv = await withSystem(values, (s) => s.invoices.act(uid, 'decide', { type: 'admin', id: null }, { decision, reason }));
+        print(values, { uid: inv.uid, status: inv.status }, `Invoice ${uid}: ${inv.status}`);
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown admin command "${sub ?? ''}"`);
+  }
+}
+
+async function trader(sub: string | undefined, args: string[], values: Values): Promise<number> {
+  const [uid, arg] = args;
+  if (!uid) throw new UsageError('the invoice UID is required');
+  const client = new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
+  let r: { invoice: { status: string } };
+  switch (sub) {
+    case 'accept':
+      r = await client.accept(uid);
+      break;
+    case 'card':
+      r = await client.setCard(uid, required(arg, 'CARD'));
+      break;
+    case 'confirm':
+      r = await client.confirm(uid);
+      break;
+    case 'dispute':
+      r = await client.dispute(uid, arg);
+      break;
+    case 'amount':
+      r = await client.changeAmount(uid, required(arg, 'AMOUNT'));
+      break;
+    default:
+      throw new UsageError(`unknown trader command "${sub ?? ''}"`);
+  }
+  print(values, r, `Invoice ${uid}: ${r.invoice.status}`);
+  return 0;
+}
+
+/** Runs one command; returns the exit code. Errors are printed, never thrown. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    console.error(`nltrade: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(values);
+      case 'admin':
+        return await admin(sub, rest, values);
+      case 'trader':
+        return await trader(sub, rest, values);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`nltrade: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof AppError || err instanceof NlTradeError) {
+      console.error(`nltrade: ${err.message} (${err.code})`);
+      return 1;
+    }
+    console.error(`nltrade: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,6 @@
+export * from './card.ts';
+export * from './errors.ts';
+export * from './events.ts';
+export * from './money.ts';
+export * from './statuses.ts';
+export * from './transitions.ts';

@@ -1,0 +1,46 @@
+/**
+ * The nine status strings of the NL-Trade Remote Invoice API. They are wire values:
+ * spelling (spaces, camelCase mix) must never change.
+ */
+export const STATUSES = [
+  'not approve exchange',
+  'wait card',
+  'send card',
+  'pay',
+  'waitPhoto',
+  'notApprove',
+  'success',
+  'canceled',
+  'rejected',
+] as const;
+
+export type Status = (typeof STATUSES)[number];
+
+export const FINAL_STATUSES: ReadonlySet<Status> = new Set<Status>(['success', 'canceled', 'rejected']);
+
+export function isStatus(value: unknown): value is Status {
+  return typeof value === 'string' && (STATUSES as readonly string[]).includes(value);
+}
+
+export function isFinal(status: Status): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+export type Locale = 'uk' | 'en';
+
+/** Labels as shown to payers; the uk ones are the original service's texts (typos kept). */
+export const STATUS_LABELS: Readonly<Record<Status, Readonly<Record<Locale, string>>>> = {
+  'not approve exchange': { uk: 'Заявка ще не прийнята трейдером', en: 'Not yet taken by a trader' },
+  'wait card': { uk: 'Очікування картки від трейдера', en: "Waiting for the trader's card" },
+  'send card': { uk: 'Очікується оплата клієнтом', en: 'Waiting for the payer to pay' },
+  pay: { uk: 'Перевірка оплати трейдером', en: 'The trader is checking the payment' },
+  waitPhoto: { uk: 'Очікуванння фото підтвердження від клієнта', en: "Waiting for the payer's proof photo" },
+  notApprove: { uk: 'Адміністратор розглядає заявку', en: 'An administrator is reviewing' },
+  success: { uk: 'Виконано успішно', en: 'Completed' },
+  canceled: { uk: 'Скасовано', en: 'Canceled' },
+  rejected: { uk: 'Скасовано, через закінченння часу', en: 'Canceled: time ran out' },
+};
+
+export function statusLabel(status: Status, locale: Locale = 'uk'): string {
+  return STATUS_LABELS[status][locale];
+}

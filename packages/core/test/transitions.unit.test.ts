@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  ACTIONS,
+  ACTORS,
+  type Action,
+  type ActionInput,
+  type Actor,
+  type ActorType,
+  AppError,
+  FINAL_STATUSES,
+  type InvoiceState,
+  STATUSES,
+  type Status,
+  TRANSITIONS,
+  type Timeouts,
+  findRule,
+  initialState,
+  transition,
+} from '../src/index.ts';
+
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+const TIMEOUTS: Timeouts = { paymentSeconds: 960, acceptSeconds: 1800, traderCheckSeconds: 1800 };
+const CARD = '4441114441114442';
+
+function state(status: Status, extra: Partial<InvoiceState> = {}): InvoiceState {
+  return {
+    status,
+    version: 3,
+    merchantId: 'm1',
+    traderId: status === 'not approve exchange' ? null : 't1',
+    sendMinor: 150_000,
+    rate: '41.50',
+    deadlineAt: null,
+    ip: '203.0.113.7',
+    ...extra,
+  };
+}
+
+/** The actor and input that satisfy every guard of a rule, so only the table decides. */
+function happyCase(action: Action, actorType: ActorType): { actor: Actor; input: ActionInput; extra: Partial<InvoiceState> } {
+  const id = { merchant: 'm1', payer: '203.0.113.7', trader: 't1', admin: 'a1', system: null }[actorType];
+  const input: ActionInput = { card: CARD, amount: '1200.00', photoUrl: 'https://shop.example/r.jpg', decision: 'success', reason: 'checked' };
+  const extra: Partial<InvoiceState> = action === 'expire' ? { deadlineAt: NOW - 1 } : {};
+  return { actor: { type: actorType, id }, input, extra };
+}
+
+/** The expected table, written out independently of TRANSITIONS. */
+const EXPECTED: Record<string, Status> = {
+  'not approve exchange|accept|trader': 'wait card',
+  'wait card|setCard|trader': 'send card',
+  'send card|paid|payer': 'pay',
+  'pay|confirm|trader': 'success',
+  'pay|changeAmount|trader': 'pay',
+  'pay|dispute|trader': 'waitPhoto',
+  'waitPhoto|proofPhoto|payer': 'notApprove',
+  'notApprove|decide|admin': 'success',
+  'not approve exchange|remove|merchant': 'canceled',
+  'wait card|remove|merchant': 'canceled',
+  'send card|remove|merchant': 'canceled',
+  'not approve exchange|expire|system': 'rejected',
+  'send card|expire|system': 'rejected',
+  'pay|expire|system': 'notApprove',
+};
+for (const s of STATUSES) if (!FINAL_STATUSES.has(s)) EXPECTED[`${s}|cancel|admin`] = 'canceled';
+
+describe('transition table: every (status, action, actor) triple', () => {
+  for (const status of STATUSES) {
+    for (const action of ACTIONS) {
+      for (const actorType of ACTORS) {
+        const key = `${status}|${action}|${actorType}`;
+        const expected = EXPECTED[key];
+        test(`${key} → ${expected ?? 'refused'}`, () => {
+          const { actor, input, extra } = happyCase(action, actorType);
+          const s = state(status, extra);
+          if (expected === undefined) {
+            assert.equal(findRule(status, action, actorType), undefined);
+            assert.throws(
+              () => transition(s, action, actor, input, NOW, TIMEOUTS),
+              (err: unknown) => err instanceof AppError && err.status >= 400 && err.status < 500,
+            );
+          } else {
+            const r = transition(s, action, actor, input, NOW, TIMEOUTS);
+            assert.equal(r.to, expected);
+            assert.equal(r.from, status);
+            assert.ok(r.note.length > 0);
+          }
+        });
+      }
+    }
+  }
+
+  test('the table has no duplicate triples and nothing leaves a final status', () => {
+    const seen = new Set<string>();
+    for (const r of TRANSITIONS) {
+      const k = `${r.from}|${r.action}|${r.actor}`;
+      assert.ok(!seen.has(k), `duplicate ${k}`);
+      seen.add(k);
+      assert.ok(!FINAL_STATUSES.has(r.from), `${k} leaves a final status`);
+    }
+    assert.equal(seen.size, Object.keys(EXPECTED).length);
+  });
+});
+
+describe('guards and effects', () => {
+  test('create starts untaken with an accept deadline', () => {
+    const s = initialState(NOW, TIMEOUTS);
+    assert.equal(s.status, 'not approve exchange');
+    assert.equal(s.deadlineAt, NOW + 1_800_000);
+  });
+
+  test('accept records the trader; a second accept is ALREADY_TAKEN', () => {
+    const r = transition(state('not approve exchange'), 'accept', { type: 'trader', id: 't9' }, {}, NOW, TIMEOUTS);
+    assert.equal(r.patch.traderId, 't9');
+    assert.equal(r.patch.acceptedAt, NOW);
+    assert.throws(
+      () => transition(state('wait card'), 'accept', { type: 'trader', id: 't2' }, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'ALREADY_TAKEN',
+    );
+  });
+
+  test('setCard validates Luhn and starts the payment deadline', () => {
+    const t = { type: 'trader', id: 't1' } as const;
+    const r = transition(state('wait card'), 'setCard', t, { card: '4441 1144 4111 4442' }, NOW, TIMEOUTS);
+    assert.equal(r.patch.card, CARD);
+    assert.equal(r.patch.deadlineAt, NOW + 960_000);
+    assert.throws(() => transition(state('wait card'), 'setCard', t, { card: '4441114441114443' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'INVALID_CARD');
+    assert.throws(() => transition(state('wait card'), 'setCard', t, { card: 42 }, NOW, TIMEOUTS), (e: AppError) => e.code === 'INVALID_CARD');
+  });
+
+  test("a trader cannot act on another trader's invoice", () => {
+    for (const [status, action] of [
+      ['wait card', 'setCard'],
+      ['pay', 'confirm'],
+      ['pay', 'dispute'],
+      ['pay', 'changeAmount'],
+    ] as const) {
+      assert.throws(
+        () => transition(state(status), action, { type: 'trader', id: 't2' }, { card: CARD, amount: '1' }, NOW, TIMEOUTS),
+        (e: AppError) => e.code === 'NOT_YOUR_INVOICE',
+      );
+    }
+  });
+
+  test('payer actions need the bound IP', () => {
+    const payer = { type: 'payer', id: '198.51.100.1' } as const;
+    assert.throws(() => transition(state('send card', { ip: null }), 'paid', payer, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'IP_NOT_BOUND');
+    assert.throws(() => transition(state('send card'), 'paid', payer, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'IP_MISMATCH');
+    assert.throws(
+      () => transition(state('waitPhoto'), 'proofPhoto', payer, { photoUrl: 'https://x/y' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'IP_MISMATCH',
+    );
+  });
+
+  test('paid after the deadline is refused; expiry before it is refused', () => {
+    const payer = { type: 'payer', id: '203.0.113.7' } as const;
+    assert.throws(
+      () => transition(state('send card', { deadlineAt: NOW }), 'paid', payer, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'DEADLINE_PASSED',
+    );
+    const sys = { type: 'system', id: null } as const;
+    assert.throws(() => transition(state('send card', { deadlineAt: NOW + 1 }), 'expire', sys, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'TRANSITION_REFUSED');
+    assert.throws(() => transition(state('send card', { deadlineAt: null }), 'expire', sys, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'TRANSITION_REFUSED');
+  });
+
+  test('changeAmount recomputes recive_value and keeps the previous amount', () => {
+    const r = transition(state('pay'), 'changeAmount', { type: 'trader', id: 't1' }, { amount: '830' }, NOW, TIMEOUTS);
+    assert.equal(r.patch.sendMinor, 83_000);
+    assert.equal(r.patch.reciveMinor, 2_000); // 830 / 41.50 = 20.00
+    assert.equal(r.patch.traderChangePrice, '1500');
+    assert.throws(
+      () => transition(state('pay'), 'changeAmount', { type: 'trader', id: 't1' }, { amount: '1500.00' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'INVALID_AMOUNT',
+    );
+  });
+
+  test('merchant remove is refused once the payer has paid, and for other merchants', () => {
+    const m = { type: 'merchant', id: 'm1' } as const;
+    for (const s of ['pay', 'waitPhoto', 'notApprove'] as const) {
+      assert.throws(() => transition(state(s), 'remove', m, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'ALREADY_PAID');
+    }
+    assert.throws(
+      () => transition(state('send card'), 'remove', { type: 'merchant', id: 'm2' }, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'INVOICE_NOT_FOUND',
+    );
+  });
+
+  test('admin decide needs a valid decision and a reason', () => {
+    const a = { type: 'admin', id: 'a1' } as const;
+    assert.equal(transition(state('notApprove'), 'decide', a, { decision: 'canceled', reason: 'fake receipt' }, NOW, TIMEOUTS).to, 'canceled');
+    assert.throws(() => transition(state('notApprove'), 'decide', a, { decision: 'maybe', reason: 'x' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'VALIDATION_FAILED');
+    assert.throws(() => transition(state('notApprove'), 'decide', a, { decision: 'success' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'VALIDATION_FAILED');
+  });
+});

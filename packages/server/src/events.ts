@@ -1,0 +1,31 @@
+import type { InvoiceEvent } from '@nltrade/core';
+
+export type InvoiceListener = (event: InvoiceEvent) => void;
+
+/**
+ * In-process fan-out of domain events. Listeners (socket rooms, webhooks, metrics) must not
+ * throw into the publisher: a failing listener never undoes a committed change.
+ */
+export class EventBus {
+  readonly #listeners = new Set<InvoiceListener>();
+  #onError: (err: unknown) => void = () => {};
+
+  subscribe(listener: InvoiceListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onListenerError(handler: (err: unknown) => void): void {
+    this.#onError = handler;
+  }
+
+  publish(event: InvoiceEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { System } from '../system.ts';
+import { clientIp, compileTrust } from './client-ip.ts';
+import { installErrorHandling } from './errors.ts';
+
+/** JSON and form bodies are small on every route but the photo upload, which sets its own. */
+export const BODY_LIMIT = 64 * 1024;
+
+export interface AppOptions {
+  logger?: boolean;
+}
+
+export async function buildApp(system: System, options: AppOptions = {}): Promise<FastifyInstance> {
+  const trust = compileTrust(system.config.trustProxy);
+  const app = Fastify({
+    logger: options.logger ? { level: system.config.logLevel } : false,
+    bodyLimit: BODY_LIMIT,
+    trustProxy: system.config.trustProxy.length > 0 ? trust : false,
+    disableRequestLogging: true,
+  });
+  app.decorateRequest('clientIp', '');
+  app.addHook('onRequest', async (request) => {
+    request.clientIp = clientIp(request.raw, trust);
+  });
+
+  // Legacy clients post the key request as a form; accept forms anywhere a JSON body is.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  installErrorHandling(app);
+
+  app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
+
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    clientIp: string;
+  }
+}

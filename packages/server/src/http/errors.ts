@@ -1,0 +1,73 @@
+import { AppError, ERROR_CATALOG, type ErrorCode } from '@nltrade/core';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export interface ErrorBody {
+  status: false;
+  code: ErrorCode;
+  message: string;
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_REQ_FILE_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_REQ_FILE_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_FILES_LIMIT: 'PAYLOAD_TOO_LARGE',
+  FST_PARTS_LIMIT: 'PAYLOAD_TOO_LARGE',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * The one place where errors become HTTP answers. Known errors keep their catalog code and
+ * message; anything else is logged and answered as a bare 500, never with a stack.
+ */
+export function toErrorBody(err: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
+  if (err instanceof AppError) {
+    return { statusCode: err.status, body: { status: false, code: err.code, message: err.message }, unexpected: false };
+  }
+  const fe = err as Partial<FastifyError> & { validation?: unknown };
+  if (fe && typeof fe === 'object') {
+    if (fe.validation) {
+      return {
+        statusCode: 400,
+        body: { status: false, code: 'VALIDATION_FAILED', message: String(fe.message ?? ERROR_CATALOG.VALIDATION_FAILED.message) },
+        unexpected: false,
+      };
+    }
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) {
+      const message = mapped === 'BAD_REQUEST' ? 'The request body is not valid JSON' : ERROR_CATALOG[mapped].message;
+      return { statusCode: ERROR_CATALOG[mapped].status, body: { status: false, code: mapped, message }, unexpected: false };
+    }
+    if (fe instanceof SyntaxError || fe.statusCode === 400) {
+      return {
+        statusCode: 400,
+        body: { status: false, code: 'BAD_REQUEST', message: ERROR_CATALOG.BAD_REQUEST.message },
+        unexpected: false,
+      };
+    }
+    if (fe.statusCode === 413) {
+      return {
+        statusCode: 413,
+        body: { status: false, code: 'PAYLOAD_TOO_LARGE', message: ERROR_CATALOG.PAYLOAD_TOO_LARGE.message },
+        unexpected: false,
+      };
+    }
+  }
+  return { statusCode: 500, body: { status: false, code: 'INTERNAL', message: ERROR_CATALOG.INTERNAL.message }, unexpected: true };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { statusCode, body, unexpected } = toErrorBody(err);
+    if (unexpected) request.log.error({ err }, 'unexpected error');
+    return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    const body: ErrorBody = { status: false, code: 'NOT_FOUND', message: ERROR_CATALOG.NOT_FOUND.message };
+    return reply.code(404).send(body);
+  });
+}

@@ -1,0 +1,46 @@
+import { AppError } from '@nltrade/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../storage/schema.ts';
+import { hashToken, newToken } from './tokens.ts';
+
+export type Role = 'trader' | 'admin';
+
+export interface Account {
+  readonly id: string;
+  readonly role: Role;
+  readonly name: string;
+}
+
+/** Traders and administrators: named accounts with one hashed API token each. */
+export class AccountService {
+  readonly #db: Kysely<Database>;
+  readonly #clock: Clock;
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async create(role: Role, name: string): Promise<{ id: string; token: string }> {
+    const clean = name.trim();
+    if (clean.length === 0 || clean.length > 200) throw new AppError('VALIDATION_FAILED', 'The name must be 1 to 200 characters');
+    const token = newToken(role === 'trader' ? 'nlt' : 'nla');
+    const row = await this.#db
+      .insertInto('accounts')
+      .values({ role, name: clean, token_hash: hashToken(token), created_at: this.#clock.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: String(row.id), token };
+  }
+
+  async authenticate(token: unknown): Promise<Account | null> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    const row = await this.#db
+      .selectFrom('accounts')
+      .select(['id', 'role', 'name'])
+      .where('token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    return row ? { id: String(row.id), role: row.role, name: row.name } : null;
+  }
+}

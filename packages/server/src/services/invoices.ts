@@ -1,0 +1,400 @@
+import {
+  type Action,
+  type ActionInput,
+  type Actor,
+  AppError,
+  convertAtRate,
+  type InvoiceEvent,
+  type InvoiceState,
+  initialState,
+  isStatus,
+  parseAmount,
+  type Status,
+  type Timeouts,
+  transition,
+} from '@nltrade/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { EventBus } from '../events.ts';
+import type { Database, HistoryRow, InvoiceRow } from '../storage/schema.ts';
+import { newUid, UID_RE } from './tokens.ts';
+
+export interface Invoice {
+  readonly id: string;
+  readonly uid: string;
+  readonly merchantId: string;
+  readonly traderId: string | null;
+  readonly title: string;
+  readonly sendMinor: number;
+  readonly reciveMinor: number;
+  readonly rate: string;
+  readonly card: string | null;
+  readonly status: Status;
+  readonly version: number;
+  readonly ip: string | null;
+  readonly paymentTimeout: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly acceptedAt: number | null;
+  readonly paidAt: number | null;
+  readonly deadlineAt: number | null;
+  readonly approvePhoto: string | null;
+  readonly traderChangePrice: string | null;
+  readonly resolution: string | null;
+  readonly returnUrl: string | null;
+}
+
+export interface HistoryEntry {
+  readonly at: number;
+  readonly version: number;
+  readonly status: Status;
+  readonly note: string;
+  readonly action: string;
+  readonly actorType: string;
+  readonly actorId: string | null;
+}
+
+export interface InvoiceSettings {
+  readonly rate: string;
+  readonly paymentTimeoutSeconds: number;
+  readonly acceptTimeoutSeconds: number;
+  readonly traderCheckTimeoutSeconds: number;
+}
+
+export interface CreateInvoiceInput {
+  title: unknown;
+  price: unknown;
+  returnUrl?: unknown;
+}
+
+export interface ActOptions {
+  /** Restricts the invoice to this merchant's (others' look like they do not exist). */
+  merchantId?: string;
+  /** A history line supplied by the caller (the legacy `log` field) instead of the default. */
+  note?: string;
+}
+
+export interface ListFilter {
+  status?: Status;
+  merchantId?: string;
+  traderId?: string;
+  /** Invoices open to take (`not approve exchange`) or owned by this trader. */
+  openOrTrader?: string;
+  limit?: number;
+  /** Return invoices with id lower than this (keyset pagination, newest first). */
+  before?: string;
+}
+
+const MAX_CAS_ATTEMPTS = 5;
+
+function toInvoice(row: InvoiceRow): Invoice {
+  if (!isStatus(row.status)) throw new AppError('INTERNAL', `Invoice ${row.id} has an unknown status`);
+  return {
+    id: String(row.id),
+    uid: row.uid,
+    merchantId: String(row.merchant_id),
+    traderId: row.trader_id === null ? null : String(row.trader_id),
+    title: row.title,
+    sendMinor: Number(row.send_minor),
+    reciveMinor: Number(row.recive_minor),
+    rate: row.rate,
+    card: row.card,
+    status: row.status,
+    version: row.version,
+    ip: row.ip,
+    paymentTimeout: row.payment_timeout,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    acceptedAt: row.accepted_at === null ? null : Number(row.accepted_at),
+    paidAt: row.paid_at === null ? null : Number(row.paid_at),
+    deadlineAt: row.deadline_at === null ? null : Number(row.deadline_at),
+    approvePhoto: row.approve_photo,
+    traderChangePrice: row.trader_change_price,
+    resolution: row.resolution,
+    returnUrl: row.return_url,
+  };
+}
+
+function toHistory(row: HistoryRow): HistoryEntry {
+  return {
+    at: Number(row.at),
+    version: row.version,
+    status: row.status as Status,
+    note: row.note,
+    action: row.action,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+  };
+}
+
+function cleanTitle(title: unknown): string {
+  if (typeof title !== 'string') throw new AppError('VALIDATION_FAILED', 'title must be a string');
+  const clean = title.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  if (clean.length === 0 || clean.length > 255) throw new AppError('VALIDATION_FAILED', 'title must be 1 to 255 characters');
+  return clean;
+}
+
+function cleanReturnUrl(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || value.length > 2048) throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
+  return url.toString();
+}
+
+export function assertUid(uid: unknown): string {
+  if (typeof uid !== 'string' || !UID_RE.test(uid)) throw new AppError('INVALID_UID');
+  return uid;
+}
+
+/**
+ * Invoices: load, apply a transition from core, save with a compare-and-set on `version`
+ * together with the history entry, then publish exactly one event.
+ */
+export class InvoiceService {
+  readonly #db: Kysely<Database>;
+  readonly #bus: EventBus;
+  readonly #clock: Clock;
+  readonly #settings: InvoiceSettings;
+
+  constructor(db: Kysely<Database>, bus: EventBus, clock: Clock, settings: InvoiceSettings) {
+    this.#db = db;
+    this.#bus = bus;
+    this.#clock = clock;
+    this.#settings = settings;
+  }
+
+  get settings(): InvoiceSettings {
+    return this.#settings;
+  }
+
+  #timeouts(invoice: { paymentTimeout: number }): Timeouts {
+    return {
+      paymentSeconds: invoice.paymentTimeout,
+      acceptSeconds: this.#settings.acceptTimeoutSeconds,
+      traderCheckSeconds: this.#settings.traderCheckTimeoutSeconds,
+    };
+  }
+
+  async create(merchantId: string, input: CreateInvoiceInput, actor: Actor = { type: 'merchant', id: merchantId }): Promise<Invoice> {
+    const title = cleanTitle(input.title);
+    const sendMinor = parseAmount(input.price);
+    const returnUrl = cleanReturnUrl(input.returnUrl);
+    const now = this.#clock.now();
+    const paymentTimeout = this.#settings.paymentTimeoutSeconds;
+    const start = initialState(now, this.#timeouts({ paymentTimeout }));
+    const uid = newUid();
+    const row = await this.#db.transaction().execute(async (trx) => {
+      const inserted = await trx
+        .insertInto('invoices')
+        .values({
+          uid,
+          merchant_id: Number(merchantId),
+          trader_id: null,
+          title,
+          send_minor: sendMinor,
+          recive_minor: convertAtRate(sendMinor, this.#settings.rate),
+          rate: this.#settings.rate,
+          card: null,
+          status: start.status,
+          version: 1,
+          ip: null,
+          payment_timeout: paymentTimeout,
+          created_at: now,
+          updated_at: now,
+          accepted_at: null,
+          paid_at: null,
+          deadline_at: start.deadlineAt,
+          approve_photo: null,
+          trader_change_price: null,
+          resolution: null,
+          return_url: returnUrl,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('invoice_history')
+        .values({
+          invoice_id: inserted.id,
+          version: 1,
+          at: now,
+          status: start.status,
+          note: start.note,
+          action: 'create',
+          actor_type: actor.type,
+          actor_id: actor.id,
+        })
+        .execute();
+      return inserted;
+    });
+    const invoice = toInvoice(row);
+    this.#publish({
+      type: 'invoice.created',
+      invoiceId: invoice.id,
+      uid: invoice.uid,
+      merchantId: invoice.merchantId,
+      action: 'create',
+      actor,
+      from: null,
+      to: invoice.status,
+      version: invoice.version,
+      at: now,
+      note: start.note,
+    });
+    return invoice;
+  }
+
+  async findByUid(uid: string): Promise<Invoice | undefined> {
+    if (!UID_RE.test(uid)) return undefined;
+    const row = await this.#db.selectFrom('invoices').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return row ? toInvoice(row) : undefined;
+  }
+
+  /** The invoice, or INVOICE_NOT_FOUND (also when it belongs to another merchant). */
+  async get(uid: unknown, merchantId?: string): Promise<Invoice> {
+    const invoice = await this.findByUid(assertUid(uid));
+    if (!invoice || (merchantId !== undefined && invoice.merchantId !== merchantId)) throw new AppError('INVOICE_NOT_FOUND');
+    return invoice;
+  }
+
+  async history(invoiceId: string): Promise<HistoryEntry[]> {
+    const rows = await this.#db
+      .selectFrom('invoice_history')
+      .selectAll()
+      .where('invoice_id', '=', Number(invoiceId))
+      .orderBy('version', 'asc')
+      .execute();
+    return rows.map(toHistory);
+  }
+
+  async list(filter: ListFilter = {}): Promise<Invoice[]> {
+    let q = this.#db.selectFrom('invoices').selectAll();
+    if (filter.status) q = q.where('status', '=', filter.status);
+    if (filter.merchantId) q = q.where('merchant_id', '=', Number(filter.merchantId));
+    if (filter.traderId) q = q.where('trader_id', '=', Number(filter.traderId));
+    if (filter.openOrTrader) {
+      const traderId = Number(filter.openOrTrader);
+      q = q.where((eb) => eb.or([eb('status', '=', 'not approve exchange'), eb('trader_id', '=', traderId)]));
+    }
+    if (filter.before) q = q.where('id', '<', Number(filter.before));
+    const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
+    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(toInvoice);
+  }
+
+  /**
+   * Binds the invoice to the first IP that opens it. Atomic: the UPDATE only matches while
+   * `ip` is still NULL, so of two first joins exactly one is recorded.
+   */
+  async bindIp(uid: string, ip: string): Promise<Invoice> {
+    assertUid(uid);
+    await this.#db.updateTable('invoices').set({ ip }).where('uid', '=', uid).where('ip', 'is', null).execute();
+    const invoice = await this.findByUid(uid);
+    if (!invoice) throw new AppError('INVOICE_NOT_FOUND');
+    return invoice;
+  }
+
+  /** Applies one action with compare-and-set, retrying when another writer got in first. */
+  async act(uid: unknown, action: Action, actor: Actor, input: ActionInput = {}, options: ActOptions = {}): Promise<Invoice> {
+    assertUid(uid);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const invoice = await this.get(uid, options.merchantId);
+      const now = this.#clock.now();
+      const result = transition(stateOf(invoice), action, actor, input, now, this.#timeouts(invoice));
+      const p = result.patch;
+      const nextVersion = invoice.version + 1;
+      const note = options.note ?? result.note;
+      const saved = await this.#db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('invoices')
+          .set({
+            status: result.to,
+            version: nextVersion,
+            updated_at: now,
+            ...(p.traderId !== undefined && { trader_id: Number(p.traderId) }),
+            ...(p.acceptedAt !== undefined && { accepted_at: p.acceptedAt }),
+            ...(p.card !== undefined && { card: p.card }),
+            ...(p.paidAt !== undefined && { paid_at: p.paidAt }),
+            ...(p.sendMinor !== undefined && { send_minor: p.sendMinor }),
+            ...(p.reciveMinor !== undefined && { recive_minor: p.reciveMinor }),
+            ...(p.traderChangePrice !== undefined && { trader_change_price: p.traderChangePrice }),
+            ...(p.approvePhoto !== undefined && { approve_photo: p.approvePhoto }),
+            ...(p.deadlineAt !== undefined && { deadline_at: p.deadlineAt }),
+            ...(p.resolution !== undefined && { resolution: p.resolution }),
+          })
+          .where('id', '=', Number(invoice.id))
+          .where('version', '=', invoice.version)
+          .returningAll()
+          .executeTakeFirst();
+        if (!updated) return undefined;
+        await trx
+          .insertInto('invoice_history')
+          .values({
+            invoice_id: Number(invoice.id),
+            version: nextVersion,
+            at: now,
+            status: result.to,
+            note,
+            action,
+            actor_type: actor.type,
+            actor_id: actor.id,
+          })
+          .execute();
+        return updated;
+      });
+      if (!saved) continue;
+      const fresh = toInvoice(saved);
+      this.#publish({
+        type: 'invoice.changed',
+        invoiceId: fresh.id,
+        uid: fresh.uid,
+        merchantId: fresh.merchantId,
+        action,
+        actor,
+        from: result.from,
+        to: result.to,
+        version: fresh.version,
+        at: now,
+        note,
+      });
+      return fresh;
+    }
+    throw new AppError('CONCURRENT_UPDATE');
+  }
+
+  /** Invoices whose timer has run out, oldest deadline first. */
+  async due(now: number, limit = 100): Promise<Invoice[]> {
+    const rows = await this.#db
+      .selectFrom('invoices')
+      .selectAll()
+      .where('deadline_at', 'is not', null)
+      .where('deadline_at', '<=', now)
+      .where('status', 'in', ['not approve exchange', 'send card', 'pay'])
+      .orderBy('deadline_at', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map(toInvoice);
+  }
+
+  #publish(event: InvoiceEvent): void {
+    this.#bus.publish(event);
+  }
+}
+
+export function stateOf(invoice: Invoice): InvoiceState {
+  return {
+    status: invoice.status,
+    version: invoice.version,
+    merchantId: invoice.merchantId,
+    traderId: invoice.traderId,
+    sendMinor: invoice.sendMinor,
+    rate: invoice.rate,
+    deadlineAt: invoice.deadlineAt,
+    ip: invoice.ip,
+  };
+}

@@ -1,0 +1,151 @@
+import { generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import { AppError } from '@nltrade/core';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { MasterKey } from '../crypto/master-key.ts';
+import type { Database } from '../storage/schema.ts';
+import { hashToken, newToken } from './tokens.ts';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface Merchant {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface MerchantKey {
+  readonly id: number;
+  readonly bits: number;
+  readonly state: 'current' | 'retired';
+}
+
+/** How many retired keys are still tried, so their users are told "Your key is too old". */
+export const RETIRED_KEYS_RECOGNISED = 2;
+
+export class MerchantService {
+  readonly #db: Kysely<Database>;
+  readonly #clock: Clock;
+  readonly #masterKey: MasterKey;
+  readonly #keyBits: number;
+
+  constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#masterKey = masterKey;
+    this.#keyBits = keyBits;
+  }
+
+  /** Creates a merchant with a fresh access token (returned once, stored hashed) and key pair. */
+  async create(name: string): Promise<{ merchantId: string; accessToken: string }> {
+    const clean = name.trim();
+    if (clean.length === 0 || clean.length > 200) throw new AppError('VALIDATION_FAILED', 'The merchant name must be 1 to 200 characters');
+    const accessToken = newToken('nlm');
+    // Generate before opening the transaction: it takes seconds at 4096 bits.
+    const keys = await this.#generate();
+    const merchantId = await this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('merchants')
+        .values({ name: clean, token_hash: hashToken(accessToken), created_at: this.#clock.now() })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.#insertKey(trx, row.id, keys);
+      return row.id;
+    });
+    return { merchantId: String(merchantId), accessToken };
+  }
+
+  async authenticate(token: unknown): Promise<Merchant | null> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    const row = await this.#db.selectFrom('merchants').select(['id', 'name']).where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    return row ? { id: String(row.id), name: row.name } : null;
+  }
+
+  async get(merchantId: string): Promise<Merchant | null> {
+    const id = Number(merchantId);
+    if (!Number.isSafeInteger(id)) return null;
+    const row = await this.#db.selectFrom('merchants').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
+    return row ? { id: String(row.id), name: row.name } : null;
+  }
+
+  /** Makes a new current key; the previous one is retired (still recognised, never accepted). */
+  async rotateKey(merchantId: string): Promise<MerchantKey> {
+    const merchant = await this.get(merchantId);
+    if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
+    const keys = await this.#generate();
+    return this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('merchant_keys')
+        .set({ state: 'retired', retired_at: this.#clock.now() })
+        .where('merchant_id', '=', Number(merchant.id))
+        .where('state', '=', 'current')
+        .execute();
+      const id = await this.#insertKey(trx, Number(merchant.id), keys);
+      return { id, bits: this.#keyBits, state: 'current' as const };
+    });
+  }
+
+  async currentPublicPem(merchantId: string): Promise<string> {
+    const row = await this.#db
+      .selectFrom('merchant_keys')
+      .select('public_pem')
+      .where('merchant_id', '=', Number(merchantId))
+      .where('state', '=', 'current')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    if (!row) throw new AppError('INTERNAL', 'The merchant has no current key');
+    return row.public_pem;
+  }
+
+  /** The current key first, then the most recently retired ones. */
+  async decryptionKeys(merchantId: string): Promise<MerchantKey[]> {
+    const rows = await this.#db
+      .selectFrom('merchant_keys')
+      .select(['id', 'bits', 'state'])
+      .where('merchant_id', '=', Number(merchantId))
+      .orderBy('id', 'desc')
+      .limit(RETIRED_KEYS_RECOGNISED + 1)
+      .execute();
+    const current = rows.filter((r) => r.state === 'current');
+    const retired = rows.filter((r) => r.state === 'retired').slice(0, RETIRED_KEYS_RECOGNISED);
+    return [...current, ...retired];
+  }
+
+  /** The PKCS#8 PEM of a private key, decrypted with the master key. */
+  async privateKeyPem(keyId: number): Promise<string> {
+    const row = await this.#db
+      .selectFrom('merchant_keys')
+      .select(['private_key_enc', 'merchant_id'])
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    if (!row) throw new AppError('INTERNAL', `Key ${keyId} is missing`);
+    return this.#masterKey.decrypt(row.private_key_enc, `merchant-key:${row.merchant_id}`);
+  }
+
+  async #generate(): Promise<{ publicPem: string; privatePem: string }> {
+    const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
+      modulusLength: this.#keyBits,
+      publicExponent: 0x10001,
+      publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    return { publicPem: publicKey, privatePem: privateKey };
+  }
+
+  async #insertKey(trx: Kysely<Database>, merchantId: number, keys: { publicPem: string; privatePem: string }): Promise<number> {
+    const row = await trx
+      .insertInto('merchant_keys')
+      .values({
+        merchant_id: merchantId,
+        public_pem: keys.publicPem,
+        private_key_enc: this.#masterKey.encrypt(keys.privatePem, `merchant-key:${merchantId}`),
+        bits: this.#keyBits,
+        state: 'current',
+        created_at: this.#clock.now(),
+        retired_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+}

@@ -1,0 +1,27 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * Tokens carry 256 bits of randomness, so a single SHA-256 is a sufficient one-way hash:
+ * there is nothing to brute-force, and lookups stay an indexed equality.
+ */
+export function newToken(prefix: string): string {
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+const UID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+export const UID_RE = /^[a-z0-9]{30}$/;
+
+/** 30 characters of [a-z0-9], as the original's uid_link; rejection sampling keeps it uniform. */
+export function newUid(): string {
+  let out = '';
+  while (out.length < 30) {
+    for (const b of randomBytes(40)) {
+      if (b < 252 && out.length < 30) out += UID_ALPHABET[b % 36];
+    }
+  }
+  return out;
+}

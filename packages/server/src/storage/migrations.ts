@@ -1,0 +1,103 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * Forward-only migrations, the same list for both databases. Each is written with Kysely's
+ * schema builder so one definition yields each dialect's SQL; only the auto-increment key
+ * differs. Never edit a migration that has shipped: add the next one.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+type AnyDb = Kysely<any>;
+
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+    dialect === 'postgres'
+      ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+      : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
+  return {
+    '0001_initial': {
+      async up(db: AnyDb) {
+        await idColumn(db.schema.createTable('merchants'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await idColumn(db.schema.createTable('merchant_keys'))
+          .addColumn('merchant_id', 'bigint', (c) => c.notNull().references('merchants.id'))
+          .addColumn('public_pem', 'text', (c) => c.notNull())
+          .addColumn('private_key_enc', 'text', (c) => c.notNull())
+          .addColumn('bits', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('retired_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('merchant_keys_by_merchant').on('merchant_keys').columns(['merchant_id', 'state']).execute();
+
+        await idColumn(db.schema.createTable('accounts'))
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await idColumn(db.schema.createTable('invoices'))
+          .addColumn('uid', 'text', (c) => c.notNull().unique())
+          .addColumn('merchant_id', 'bigint', (c) => c.notNull().references('merchants.id'))
+          .addColumn('trader_id', 'bigint', (c) => c.references('accounts.id'))
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('send_minor', 'bigint', (c) => c.notNull())
+          .addColumn('recive_minor', 'bigint', (c) => c.notNull())
+          .addColumn('rate', 'text', (c) => c.notNull())
+          .addColumn('card', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('payment_timeout', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('accepted_at', 'bigint')
+          .addColumn('paid_at', 'bigint')
+          .addColumn('deadline_at', 'bigint')
+          .addColumn('approve_photo', 'text')
+          .addColumn('trader_change_price', 'text')
+          .addColumn('resolution', 'text')
+          .addColumn('return_url', 'text')
+          .execute();
+        await db.schema.createIndex('invoices_by_merchant').on('invoices').columns(['merchant_id', 'id']).execute();
+        await db.schema.createIndex('invoices_by_trader').on('invoices').columns(['trader_id', 'status']).execute();
+        await db.schema.createIndex('invoices_by_status').on('invoices').columns(['status', 'id']).execute();
+        await db.schema.createIndex('invoices_by_deadline').on('invoices').columns(['deadline_at']).execute();
+
+        await idColumn(db.schema.createTable('invoice_history'))
+          .addColumn('invoice_id', 'bigint', (c) => c.notNull().references('invoices.id'))
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('note', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .execute();
+        await db.schema
+          .createIndex('invoice_history_by_invoice')
+          .on('invoice_history')
+          .columns(['invoice_id', 'version'])
+          .unique()
+          .execute();
+      },
+    },
+  };
+}
+
+export class StaticMigrationProvider implements MigrationProvider {
+  private readonly migrations: Record<string, Migration>;
+  constructor(migrations: Record<string, Migration>) {
+    this.migrations = migrations;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.migrations;
+  }
+}

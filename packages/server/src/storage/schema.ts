@@ -1,0 +1,81 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/** Epoch milliseconds. PostgreSQL BIGINTs are parsed to numbers when read (see db.ts). */
+type Millis = number;
+
+export interface MerchantsTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  created_at: Millis;
+}
+
+export interface MerchantKeysTable {
+  id: Generated<number>;
+  merchant_id: number;
+  public_pem: string;
+  /** AES-256-GCM under the master key: base64(iv | tag | ciphertext) of the PKCS#8 PEM. */
+  private_key_enc: string;
+  bits: number;
+  state: 'current' | 'retired';
+  created_at: Millis;
+  retired_at: Millis | null;
+}
+
+export interface AccountsTable {
+  id: Generated<number>;
+  role: 'trader' | 'admin';
+  name: string;
+  token_hash: string;
+  created_at: Millis;
+}
+
+export interface InvoicesTable {
+  id: Generated<number>;
+  uid: string;
+  merchant_id: number;
+  trader_id: number | null;
+  title: string;
+  send_minor: number;
+  recive_minor: number;
+  rate: string;
+  card: string | null;
+  status: string;
+  version: number;
+  ip: string | null;
+  payment_timeout: number;
+  created_at: Millis;
+  updated_at: Millis;
+  accepted_at: Millis | null;
+  paid_at: Millis | null;
+  deadline_at: Millis | null;
+  approve_photo: string | null;
+  trader_change_price: string | null;
+  resolution: string | null;
+  return_url: string | null;
+}
+
+export interface InvoiceHistoryTable {
+  id: Generated<number>;
+  invoice_id: number;
+  version: number;
+  at: Millis;
+  status: string;
+  note: string;
+  action: string;
+  actor_type: string;
+  actor_id: string | null;
+}
+
+export interface Database {
+  merchants: MerchantsTable;
+  merchant_keys: MerchantKeysTable;
+  accounts: AccountsTable;
+  invoices: InvoicesTable;
+  invoice_history: InvoiceHistoryTable;
+}
+
+export type InvoiceRow = Selectable<InvoicesTable>;
+export type NewInvoiceRow = Insertable<InvoicesTable>;
+export type HistoryRow = Selectable<InvoiceHistoryTable>;
+export type MerchantKeyRow = Selectable<MerchantKeysTable>;
