@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { PG_URL, dbKinds } from '../../server/test/support/system.ts';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
+const run = promisify(execFile);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function nltrade(args: string[], env: Record<string, string>): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+for (const kind of await dbKinds()) {
+  describe(`nltrade admin commands on ${kind}`, () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-cli-'));
+    const schema = `cli_${randomBytes(5).toString('hex')}`;
+    const env: Record<string, string> = { RSA_KEY_BITS: '2048', DATA_DIR: dataDir };
+    before(async () => {
+      if (kind === 'postgres') {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`CREATE SCHEMA ${schema}`);
+        await c.end();
+        const url = new URL(PG_URL);
+        url.searchParams.set('options', `-c search_path=${schema}`);
+        env.DATABASE_URL = url.toString();
+      }
+    });
+    after(async () => {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (kind === 'postgres') {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA ${schema} CASCADE`);
+        await c.end();
+      }
+    });
+
+    test('create-merchant --json prints the id and token; rotate-key rotates', async () => {
+      const r = await nltrade(['admin', 'create-merchant', '--name', 'Shop', '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { merchantId: string; accessToken: string };
+      assert.match(out.merchantId, /^\d+$/);
+      assert.match(out.accessToken, /^nlm_[\w-]{43}$/);
+      const rot = await nltrade(['admin', 'rotate-key', '--merchant', out.merchantId], env);
+      assert.equal(rot.code, 0, rot.stderr);
+      assert.match(rot.stdout, /new 2048-bit key \d+ is current/);
+      const missing = await nltrade(['admin', 'rotate-key', '--merchant', '424242'], env);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /No merchant with id 424242/);
+    });
+
+    test('create-trader and create-admin print {"id","token"}', async () => {
+      for (const [cmd, prefix] of [
+        ['create-trader', 'nlt_'],
+        ['create-admin', 'nla_'],
+      ] as const) {
+        const r = await nltrade(['admin', cmd, '--name', 'Someone', '--json'], env);
+        assert.equal(r.code, 0, r.stderr);
+        const out = JSON.parse(r.stdout) as { id: string; token: string };
+        assert.deepEqual(Object.keys(out).sort(), ['id', 'token']);
+        assert.ok(out.token.startsWith(prefix));
+      }
+    });
+  });
+}
+
+describe('nltrade usage errors', () => {
+  const env = { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-cli-')) };
+  test('unknown command, unknown flag, missing --name: exit 2 with usage', async () => {
+    for (const args of [['bogus'], ['serve', '--bogus'], ['admin', 'create-merchant'], ['admin', 'frobnicate']]) {
+      const r = await nltrade(args, env);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /Usage: nltrade/);
+    }
+  });
+  test('a bad port or database URL is a clear error', async () => {
+    assert.equal((await nltrade(['serve', '--port', 'x'], env)).code, 2);
+    const r = await nltrade(['admin', 'create-merchant', '--name', 'x', '--database-url', 'mysql://nope'], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /postgres:\/\//);
+  });
+});
+
+describe('nltrade serve --demo', () => {
+  let child: ChildProcess | undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-serve-'));
+  after(() => {
+    child?.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function startDemo(): Promise<{ url: string; output: string; proc: ChildProcess }> {
+    const proc = spawn(process.execPath, [BIN, 'serve', '--demo', '--port', '0', '--data', dataDir], {
+      env: { ...process.env, RSA_KEY_BITS: '2048', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let output = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 60_000);
+      proc.stdout?.on('data', (d: Buffer) => {
+        output += d.toString();
+        const m = /running at (http:\/\/\S+)/.exec(output);
+        if (m && output.includes('admin') && output.includes('/pay/')) {
+          clearTimeout(timer);
+          setTimeout(() => resolve(m[1] as string), 100);
+        }
+      });
+      proc.stderr?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      proc.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${output}`)));
+    });
+    return { url, output, proc };
+  }
+
+  async function stop(proc: ChildProcess): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill('SIGTERM');
+    return exited;
+  }
+
+  test('starts, prints working demo credentials, keeps them across restarts, stops on SIGTERM', async () => {
+    const first = await startDemo();
+    const health = await fetch(`${first.url}/health`);
+    assert.equal(health.status, 200);
+    const token = /merchant \d+ access_token: (\S+)/.exec(first.output)?.[1];
+    assert.ok(token, first.output);
+    const key = await fetch(`${first.url}/helpers/getLatestPublicRemoteRsaKey.php`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `access_token=${encodeURIComponent(token)}`,
+    });
+    assert.equal(key.status, 200);
+    assert.equal(await stop(first.proc), 0);
+
+    const second = await startDemo();
+    assert.ok(second.output.includes(token), 'the same demo token is printed on the next start');
+    assert.equal(await stop(second.proc), 0);
+  });
+});
