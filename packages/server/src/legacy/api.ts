@@ -1,0 +1,77 @@
+import { AppError } from '@nltrade/core';
+import type { System } from '../system.ts';
+import { encodePublicKey, type LegacyRecord, legacyRecord } from './record.ts';
+import { accessTokenOf, ciphertextOf, type LegacyRequest, parseUpdate, requestType, uidOf } from './request.ts';
+
+export interface LegacyAnswer<T> {
+  status: true;
+  response: { data: T };
+}
+
+const answer = <T>(data: T): LegacyAnswer<T> => ({ status: true, response: { data } });
+
+/** The same answer for every request that does not decrypt to a valid request object. */
+const undecryptable = (): AppError =>
+  new AppError('BAD_REQUEST', 'The data could not be decrypted into a valid request; check the key, the padding and the verification word');
+
+/** The NL-Trade Remote Invoice API (protocol §3, §4) on top of the services. */
+export class LegacyApi {
+  readonly #system: System;
+
+  constructor(system: System) {
+    this.#system = system;
+  }
+
+  /** `getLatestPublicRemoteRsaKey.php`: the current public key, base64(rot13(PKCS#1 PEM)). */
+  async publicKey(body: unknown): Promise<LegacyAnswer<{ result: string }>> {
+    const merchant = await this.#system.merchants.authenticate(accessTokenOf(body));
+    if (!merchant) throw new AppError('UNAUTHORIZED');
+    return answer({ result: encodePublicKey(await this.#system.merchants.currentPublicPem(merchant.id)) });
+  }
+
+  /** `RemoteInvoiceApi`: `{data, access_token}`, data = RSA-encrypted request JSON. */
+  async call(body: unknown, clientIp: string): Promise<LegacyAnswer<unknown>> {
+    const { merchants, rsa } = this.#system;
+    // The token is checked before any RSA work, so strangers cannot make us spend it.
+    const found = await merchants.authenticateWithKeys(accessTokenOf(body));
+    if (!found) throw new AppError('UNAUTHORIZED');
+    const { merchant, keys } = found;
+    const ciphertext = ciphertextOf(body);
+    const current = keys[0]?.state === 'current' ? [keys[0].id] : [];
+    const retired = keys.filter((k) => k.state === 'retired').map((k) => k.id);
+    // A valid request costs one RSA operation; only a failure pays for the retired keys.
+    const outcome = await rsa.decrypt(current, ciphertext);
+    if (outcome.request === null) {
+      const old = await rsa.decrypt(retired, ciphertext);
+      throw old.request === null ? undecryptable() : new AppError('KEY_TOO_OLD');
+    }
+    return this.#dispatch(merchant.id, outcome.request, clientIp);
+  }
+
+  async #dispatch(merchantId: string, request: LegacyRequest, clientIp: string): Promise<LegacyAnswer<unknown>> {
+    const { invoices } = this.#system;
+    switch (requestType(request)) {
+      case 'create': {
+        const invoice = await invoices.create(merchantId, { title: request.title, price: request.price });
+        return answer({ yourLink: invoice.uid });
+      }
+      case 'get': {
+        const { invoice, history } = await invoices.getWithHistory(uidOf(request), merchantId);
+        const record: LegacyRecord = legacyRecord(invoice, history);
+        return answer({ invoice: [record] });
+      }
+      case 'update': {
+        const update = parseUpdate(request);
+        const payer = { type: 'payer', id: clientIp } as const;
+        const options = { merchantId, ...(update.note !== undefined && { note: update.note }) };
+        if (update.move.action === 'paid') await invoices.act(update.uid, 'paid', payer, {}, options);
+        else await invoices.act(update.uid, 'proofPhoto', payer, { photoUrl: update.move.photoUrl }, options);
+        return answer({});
+      }
+      case 'remove': {
+        await invoices.act(uidOf(request), 'remove', { type: 'merchant', id: merchantId }, {}, { merchantId });
+        return answer({});
+      }
+    }
+  }
+}

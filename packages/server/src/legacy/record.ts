@@ -1,0 +1,95 @@
+import { formatAmount, formatAmountFixed, formatCard } from '@nltrade/core';
+import type { HistoryEntry, Invoice } from '../services/invoices.ts';
+
+/**
+ * The invoice record of the legacy `get`, field for field as the original sends it (protocol
+ * §4.2): the same 25 names in the same order, every value a string or null.
+ */
+export interface LegacyRecord {
+  id: string;
+  telegram_id: null;
+  trader_id: string | null;
+  name_ex: string;
+  send_value: string;
+  recive_value: string;
+  currency: string;
+  card_f_pay: string | null;
+  msg: null;
+  approve_photo: string | null;
+  technical: null;
+  status: string;
+  date: string;
+  codeex: null;
+  pay_info: null;
+  trader_photo: null;
+  pay_date: string | null;
+  uid_link: string;
+  ip: string | null;
+  payment_timeout: string;
+  accept_date: string | null;
+  exchange_log: string;
+  trader_change_price: string | null;
+  exchange_type: 'invoice';
+  user_id: null;
+}
+
+const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/** 'YYYY-MM-DD HH:MM:SS' in UTC, the original's date format. */
+export function legacyDate(ms: number): string {
+  const d = new Date(ms);
+  return (
+    `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
+  );
+}
+
+const legacyDateOrNull = (ms: number | null): string | null => (ms === null ? null : legacyDate(ms));
+
+/**
+ * `card_f_pay` is the full number: the legacy `get` is what the payer's page reads to know
+ * where to send the money. Masking belongs to other audiences (other APIs).
+ */
+export function legacyRecord(invoice: Invoice, history: readonly HistoryEntry[]): LegacyRecord {
+  return {
+    id: invoice.id,
+    telegram_id: null,
+    trader_id: invoice.traderId,
+    name_ex: invoice.title,
+    send_value: formatAmount(invoice.sendMinor),
+    recive_value: formatAmountFixed(invoice.reciveMinor),
+    currency: invoice.rate,
+    card_f_pay: invoice.card === null ? null : formatCard(invoice.card),
+    msg: null,
+    approve_photo: invoice.approvePhoto,
+    technical: null,
+    status: invoice.status,
+    date: legacyDate(invoice.createdAt),
+    codeex: null,
+    pay_info: null,
+    trader_photo: null,
+    pay_date: legacyDateOrNull(invoice.paidAt),
+    uid_link: invoice.uid,
+    ip: invoice.ip,
+    payment_timeout: String(invoice.paymentTimeout),
+    accept_date: legacyDateOrNull(invoice.acceptedAt),
+    exchange_log: JSON.stringify(history.map((h) => ({ date: legacyDate(h.at), status: h.note }))),
+    trader_change_price: invoice.traderChangePrice,
+    exchange_type: 'invoice',
+    user_id: null,
+  };
+}
+
+/** Caesar shift by 13 on ASCII letters only; it is its own inverse. */
+export function rot13(text: string): string {
+  return text.replace(/[A-Za-z]/g, (c) => {
+    const code = c.charCodeAt(0);
+    const base = code >= 97 ? 97 : 65;
+    return String.fromCharCode(((code - base + 13) % 26) + base);
+  });
+}
+
+/** The key endpoint's `result`: base64(rot13(PEM)). */
+export function encodePublicKey(pem: string): string {
+  return Buffer.from(rot13(pem), 'latin1').toString('base64');
+}
