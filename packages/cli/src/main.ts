@@ -207,7 +207,7 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
       if (values.url) {
         const client = new NlTradeClient({ baseUrl: values.url, token: required(values.token, '--token') });
         const r = await client.decide(uid, decision, reason);
-        print(values, r, `Invoice ${uid}: ${r.invoice.status}`);
+        print(values, r, `Invoice ${uid}: ${r.status}`);
       } else {
         const inv = await withSystem(values, (s) => s.invoices.act(uid, 'decide', { type: 'admin', id: null }, { decision, reason }));
         print(values, { uid: inv.uid, status: inv.status }, `Invoice ${uid}: ${inv.status}`);
@@ -223,7 +223,7 @@ async function trader(sub: string | undefined, args: string[], values: Values): 
   const [uid, arg] = args;
   if (!uid) throw new UsageError('the invoice UID is required');
   const client = new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
-  let r: { invoice: { status: string } };
+  let r: { status: string };
   switch (sub) {
     case 'accept':
       r = await client.accept(uid);
@@ -243,7 +243,7 @@ async function trader(sub: string | undefined, args: string[], values: Values): 
     default:
       throw new UsageError(`unknown trader command "${sub ?? ''}"`);
   }
-  print(values, r, `Invoice ${uid}: ${r.invoice.status}`);
+  print(values, r, `Invoice ${uid}: ${r.status}`);
   return 0;
 }
 

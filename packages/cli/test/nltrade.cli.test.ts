@@ -158,3 +158,43 @@ describe('nltrade serve --demo', () => {
     assert.equal(await stop(second.proc), 0);
   });
 });
+
+describe('nltrade trader and admin decide through the HTTP API', () => {
+  test('a trader works an invoice from the command line; errors are clear', async () => {
+    const { live } = await import('../../server/test/support/live.ts');
+    const l = await live('sqlite');
+    try {
+      const trader = await l.account('trader');
+      const admin = await l.account('admin');
+      const uid = await l.invoice('100');
+      const as = (token: string) => ['--url', l.url, '--token', token];
+      let r = await nltrade(['trader', 'accept', uid, ...as(trader.token)], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /wait card/);
+      r = await nltrade(['trader', 'card', uid, '4441 1144 4111 4443', ...as(trader.token)], {});
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Luhn/);
+      r = await nltrade(['trader', 'card', uid, '4441 1144 4111 4442', '--json', ...as(trader.token)], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'send card');
+      await l.ts.system.invoices.bindIp(uid, '10.9.9.9');
+      await l.ts.system.invoices.act(uid, 'paid', { type: 'payer', id: '10.9.9.9' });
+      r = await nltrade(['trader', 'amount', uid, '90.50', ...as(trader.token)], {});
+      assert.equal(r.code, 0, r.stderr);
+      r = await nltrade(['trader', 'dispute', uid, 'nothing arrived', ...as(trader.token)], {});
+      assert.match(r.stdout, /waitPhoto/);
+      await l.ts.system.invoices.act(uid, 'proofPhoto', { type: 'payer', id: '10.9.9.9' }, { photoUrl: 'https://x.example/p.jpg' });
+      r = await nltrade(['admin', 'decide', uid, 'success', '--reason', 'receipt ok', ...as(admin.token)], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /success/);
+      r = await nltrade(['trader', 'confirm', uid, ...as('nlt_wrong')], {});
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /UNAUTHORIZED/);
+      r = await nltrade(['trader', 'accept', uid, '--url', 'http://127.0.0.1:1', '--token', 'x'], {});
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Cannot reach/);
+    } finally {
+      await l.close();
+    }
+  });
+});

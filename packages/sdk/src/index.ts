@@ -112,7 +112,7 @@ export class NlTradeClient {
    * await trader.accept(uid);
    * ```
    */
-  accept(uid: string): Promise<{ invoice: InvoiceView }> {
+  accept(uid: string): Promise<InvoiceView> {
     return this.#traderAction(uid, 'accept');
   }
 
@@ -124,7 +124,7 @@ export class NlTradeClient {
    * await trader.setCard(uid, '4441 1144 4111 4442');
    * ```
    */
-  setCard(uid: string, card: string): Promise<{ invoice: InvoiceView }> {
+  setCard(uid: string, card: string): Promise<InvoiceView> {
     return this.#traderAction(uid, 'card', { card });
   }
 
@@ -136,7 +136,7 @@ export class NlTradeClient {
    * await trader.confirm(uid);
    * ```
    */
-  confirm(uid: string): Promise<{ invoice: InvoiceView }> {
+  confirm(uid: string): Promise<InvoiceView> {
     return this.#traderAction(uid, 'confirm');
   }
 
@@ -148,7 +148,7 @@ export class NlTradeClient {
    * await trader.dispute(uid, 'Nothing arrived');
    * ```
    */
-  dispute(uid: string, reason?: string): Promise<{ invoice: InvoiceView }> {
+  dispute(uid: string, reason?: string): Promise<InvoiceView> {
     return this.#traderAction(uid, 'dispute', reason === undefined ? {} : { reason });
   }
 
@@ -160,7 +160,7 @@ export class NlTradeClient {
    * await trader.changeAmount(uid, '950.00');
    * ```
    */
-  changeAmount(uid: string, amount: string): Promise<{ invoice: InvoiceView }> {
+  changeAmount(uid: string, amount: string): Promise<InvoiceView> {
     return this.#traderAction(uid, 'amount', { amount });
   }
 
@@ -185,7 +185,7 @@ export class NlTradeClient {
    * await admin.decide(uid, 'success', 'Receipt matches the transfer');
    * ```
    */
-  decide(uid: string, decision: 'success' | 'canceled', reason: string): Promise<{ invoice: InvoiceView }> {
+  decide(uid: string, decision: 'success' | 'canceled', reason: string): Promise<InvoiceView> {
     return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(uid)}/decide`, { decision, reason });
   }
 
@@ -197,11 +197,11 @@ export class NlTradeClient {
    * await admin.cancel(uid, 'Fraud suspected');
    * ```
    */
-  cancel(uid: string, reason?: string): Promise<{ invoice: InvoiceView }> {
+  cancel(uid: string, reason?: string): Promise<InvoiceView> {
     return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(uid)}/cancel`, reason === undefined ? {} : { reason });
   }
 
-  #traderAction(uid: string, action: string, body: Record<string, unknown> = {}): Promise<{ invoice: InvoiceView }> {
+  #traderAction(uid: string, action: string, body: Record<string, unknown> = {}): Promise<InvoiceView> {
     return this.request('POST', `/v1/trader/invoices/${encodeURIComponent(uid)}/${action}`, body);
   }
 }

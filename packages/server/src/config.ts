@@ -22,6 +22,8 @@ export interface Config {
   /** Public base URL used in links (photo URLs, checkout links); defaults to http://host:port. */
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
+  /** Open realtime sockets one client IP may hold. */
+  readonly maxSocketsPerIp: number;
 }
 
 function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     rsaThreads: overrides.rsaThreads ?? int('RSA_THREADS', env.RSA_THREADS, 0, 0, 64),
     publicUrl: overrides.publicUrl ?? (env.PUBLIC_URL || undefined),
     logLevel: overrides.logLevel ?? (env.LOG_LEVEL || 'info'),
+    maxSocketsPerIp: overrides.maxSocketsPerIp ?? int('MAX_SOCKETS_PER_IP', env.MAX_SOCKETS_PER_IP, 200, 1, 1_000_000),
   };
   return config;
 }

@@ -7,3 +7,5 @@ export * from './services/invoices.ts';
 export * from './services/merchants.ts';
 export * from './start.ts';
 export * from './system.ts';
+export * from './realtime/server.ts';
+export * from './workers/sweeper.ts';

@@ -1,10 +1,12 @@
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { MasterKey } from './crypto/master-key.ts';
+import { RsaPool } from './crypto/rsa-pool.ts';
 import { EventBus } from './events.ts';
 import { AccountService } from './services/accounts.ts';
 import { InvoiceService } from './services/invoices.ts';
 import { MerchantService } from './services/merchants.ts';
+import { PhotoService } from './services/photos.ts';
 import { openStorage, type Storage } from './storage/db.ts';
 
 /** Everything a server process (or an admin command) works with, without the HTTP layer. */
@@ -17,6 +19,9 @@ export interface System {
   readonly merchants: MerchantService;
   readonly accounts: AccountService;
   readonly invoices: InvoiceService;
+  readonly photos: PhotoService;
+  /** RSA private-key operations (legacy API decryption) in worker threads, started on first use. */
+  readonly rsa: RsaPool;
   close(): Promise<void>;
 }
 
@@ -29,20 +34,28 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   const masterKey = MasterKey.load(config.masterKey, config.dataDir);
   const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bus = new EventBus();
+  const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits);
+  const rsa = new RsaPool({ threads: config.rsaThreads, loadPem: (keyId) => merchants.privateKeyPem(keyId) });
+  const invoices = new InvoiceService(storage.db, bus, clock, {
+    rate: config.rate,
+    paymentTimeoutSeconds: config.paymentTimeoutSeconds,
+    acceptTimeoutSeconds: config.acceptTimeoutSeconds,
+    traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
+  });
   return {
     config,
     clock,
     storage,
     bus,
     masterKey,
-    merchants: new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits),
+    merchants,
     accounts: new AccountService(storage.db, clock),
-    invoices: new InvoiceService(storage.db, bus, clock, {
-      rate: config.rate,
-      paymentTimeoutSeconds: config.paymentTimeoutSeconds,
-      acceptTimeoutSeconds: config.acceptTimeoutSeconds,
-      traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
-    }),
-    close: () => storage.close(),
+    invoices,
+    photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl),
+    rsa,
+    close: async () => {
+      await rsa.close();
+      await storage.close();
+    },
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AppError, type InvoiceEvent } from '@nltrade/core';
 import { ManualClock } from '../src/clock.ts';
-import { type TestSystem, dbKinds, testSystem } from './support/system.ts';
+import { dbKinds, type TestSystem, testSystem } from './support/system.ts';
 
 const CARD = '4441114441114442';
 
@@ -72,7 +72,12 @@ for (const kind of await dbKinds()) {
       assert.equal(changed.traderChangePrice, '830');
       await t.system.invoices.act(inv.uid, 'dispute', trader, { reason: 'not received' });
       await t.system.invoices.act(inv.uid, 'proofPhoto', payer, { photoUrl: 'https://shop.example/receipt.jpg' });
-      const done = await t.system.invoices.act(inv.uid, 'decide', { type: 'admin', id: '9' }, { decision: 'success', reason: 'receipt ok' });
+      const done = await t.system.invoices.act(
+        inv.uid,
+        'decide',
+        { type: 'admin', id: '9' },
+        { decision: 'success', reason: 'receipt ok' },
+      );
       assert.equal(done.status, 'success');
       assert.equal(done.version, 8);
       assert.equal(done.approvePhoto, 'https://shop.example/receipt.jpg');
@@ -93,7 +98,9 @@ for (const kind of await dbKinds()) {
 
     test('the first IP wins a bind; later binds keep it', async () => {
       const inv = await t.system.invoices.create(merchantId, { title: 'Order 3', price: '10' });
-      const results = await Promise.all(['198.51.100.1', '198.51.100.2', '198.51.100.3'].map((ip) => t.system.invoices.bindIp(inv.uid, ip)));
+      const results = await Promise.all(
+        ['198.51.100.1', '198.51.100.2', '198.51.100.3'].map((ip) => t.system.invoices.bindIp(inv.uid, ip)),
+      );
       const ips = new Set(results.map((r) => r.ip));
       assert.equal(ips.size, 1);
     });

@@ -1,7 +1,11 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
 import { installErrorHandling } from './errors.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { checkoutRoutes } from './routes/checkout.ts';
+import { registerLegacyRoutes } from './routes/legacy.ts';
+import { traderRoutes } from './routes/trader.ts';
 
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
@@ -16,7 +20,8 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     logger: options.logger ? { level: system.config.logLevel } : false,
     bodyLimit: BODY_LIMIT,
     trustProxy: system.config.trustProxy.length > 0 ? trust : false,
-    disableRequestLogging: true,
+    // Per-request lines would dominate the log at payment-gateway rates; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request) => {
@@ -30,6 +35,10 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   installErrorHandling(app);
 
   app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
+  registerLegacyRoutes(app, system);
+  await app.register(checkoutRoutes, { system });
+  await app.register(traderRoutes, { system });
+  await app.register(adminRoutes, { system });
 
   return app;
 }

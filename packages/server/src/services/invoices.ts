@@ -262,6 +262,45 @@ export class InvoiceService {
     return invoice;
   }
 
+  /** The invoice with its history in one query (the legacy `get` hot path). */
+  async getWithHistory(uid: unknown, merchantId?: string): Promise<{ invoice: Invoice; history: HistoryEntry[] }> {
+    assertUid(uid);
+    const rows = await this.#db
+      .selectFrom('invoices')
+      .innerJoin('invoice_history as h', 'h.invoice_id', 'invoices.id')
+      .selectAll('invoices')
+      .select([
+        'h.at as h_at',
+        'h.version as h_version',
+        'h.status as h_status',
+        'h.note as h_note',
+        'h.action as h_action',
+        'h.actor_type as h_actor_type',
+        'h.actor_id as h_actor_id',
+      ])
+      .where('invoices.uid', '=', uid as string)
+      .orderBy('h.version', 'asc')
+      .execute();
+    const first = rows[0];
+    if (!first || (merchantId !== undefined && String(first.merchant_id) !== merchantId)) throw new AppError('INVOICE_NOT_FOUND');
+    return {
+      invoice: toInvoice(first),
+      history: rows.map((r) =>
+        toHistory({
+          id: 0,
+          invoice_id: first.id,
+          at: r.h_at,
+          version: r.h_version,
+          status: r.h_status,
+          note: r.h_note,
+          action: r.h_action,
+          actor_type: r.h_actor_type,
+          actor_id: r.h_actor_id,
+        }),
+      ),
+    };
+  }
+
   async history(invoiceId: string): Promise<HistoryEntry[]> {
     const rows = await this.#db
       .selectFrom('invoice_history')
@@ -297,6 +336,11 @@ export class InvoiceService {
     const invoice = await this.findByUid(uid);
     if (!invoice) throw new AppError('INVOICE_NOT_FOUND');
     return invoice;
+  }
+
+  /** Runs the state machine without saving, so a caller can refuse before expensive work (an upload). */
+  precheck(invoice: Invoice, action: Action, actor: Actor, input: ActionInput = {}): void {
+    transition(stateOf(invoice), action, actor, input, this.#clock.now(), this.#timeouts(invoice));
   }
 
   /** Applies one action with compare-and-set, retrying when another writer got in first. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrationsFor, StaticMigrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -62,8 +62,15 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
 }
 
 export async function migrate(storage: Storage): Promise<void> {
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; with
+  // several schemas in one database (test schemas, tenants) it would find another's and skip ours.
+  const schema =
+    storage.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(storage.db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db: storage.db,
+    ...(schema !== undefined && { migrationTableSchema: schema }),
     provider: new StaticMigrationProvider(migrationsFor(storage.dialect)),
     migrationTableName: 'nltrade_migrations',
     migrationLockTableName: 'nltrade_migrations_lock',

@@ -89,6 +89,21 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_photos': {
+      async up(db: AnyDb) {
+        // Proof photos live on disk under DATA_DIR/photos; this maps their unguessable id to
+        // the invoice so only its trader, the admins and its merchant may open them.
+        await db.schema
+          .createTable('photos')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('invoice_uid', 'text', (c) => c.notNull().references('invoices.uid'))
+          .addColumn('mime', 'text', (c) => c.notNull())
+          .addColumn('bytes', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('photos_by_invoice').on('photos').columns(['invoice_uid']).execute();
+      },
+    },
   };
 }
 

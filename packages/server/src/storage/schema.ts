@@ -67,12 +67,22 @@ export interface InvoiceHistoryTable {
   actor_id: string | null;
 }
 
+export interface PhotosTable {
+  /** Random, unguessable; the file is DATA_DIR/photos/<id>.<ext>. */
+  id: string;
+  invoice_uid: string;
+  mime: string;
+  bytes: number;
+  created_at: Millis;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   merchant_keys: MerchantKeysTable;
   accounts: AccountsTable;
   invoices: InvoicesTable;
   invoice_history: InvoiceHistoryTable;
+  photos: PhotosTable;
 }
 
 export type InvoiceRow = Selectable<InvoicesTable>;

@@ -1,0 +1,53 @@
+import { AppError } from '@nltrade/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Account, Role } from '../services/accounts.ts';
+import type { Merchant } from '../services/merchants.ts';
+import type { System } from '../system.ts';
+
+/** The token of `Authorization: Bearer <token>`, or null when the header is absent or malformed. */
+export function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const m = /^Bearer[ \t]+(\S{1,200})[ \t]*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+/** The account behind the Bearer token, which must have `role`; UNAUTHORIZED / FORBIDDEN otherwise. */
+export async function requireAccount(system: System, request: FastifyRequest, role: Role): Promise<Account> {
+  const account = await system.accounts.authenticate(bearerToken(request));
+  if (!account) throw new AppError('UNAUTHORIZED');
+  if (account.role !== role) throw new AppError('FORBIDDEN', `This needs a ${role} token`);
+  return account;
+}
+
+export type Principal = { kind: 'account'; account: Account } | { kind: 'merchant'; merchant: Merchant };
+
+/** Accounts and merchants share the header on routes both may use (proof photos). */
+export async function requirePrincipal(system: System, request: FastifyRequest): Promise<Principal> {
+  const token = bearerToken(request);
+  if (token === null) throw new AppError('UNAUTHORIZED');
+  const account = await system.accounts.authenticate(token);
+  if (account) return { kind: 'account', account };
+  const merchant = await system.merchants.authenticate(token);
+  if (merchant) return { kind: 'merchant', merchant };
+  throw new AppError('UNAUTHORIZED');
+}
+
+const accounts = new WeakMap<FastifyRequest, Account>();
+
+/**
+ * Authenticates every route of the (encapsulated) plugin before its body is parsed or
+ * validated, so an anonymous caller learns nothing about the expected input.
+ */
+export function guardRole(app: FastifyInstance, system: System, role: Role): void {
+  app.addHook('onRequest', async (request) => {
+    accounts.set(request, await requireAccount(system, request, role));
+  });
+}
+
+/** The account `guardRole` authenticated for this request. */
+export function accountOf(request: FastifyRequest): Account {
+  const account = accounts.get(request);
+  if (!account) throw new AppError('UNAUTHORIZED');
+  return account;
+}

@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import fastifyMultipart from '@fastify/multipart';
+import { type Actor, AppError } from '@nltrade/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MAX_PHOTO_BYTES } from '../../services/photos.ts';
+import type { System } from '../../system.ts';
+import { checkoutView } from '../../views.ts';
+import { requirePrincipal } from '../auth.ts';
+
+export interface RouteOptions {
+  system: System;
+}
+
+export const UID_PARAMS = {
+  type: 'object',
+  required: ['uid'],
+  properties: { uid: { type: 'string', pattern: '^[a-z0-9]{30}$' } },
+} as const;
+
+type UidRequest = FastifyRequest<{ Params: { uid: string } }>;
+
+/** Multipart framing around the file is small; anything much larger than the file limit is refused unread. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+const payerOf = (request: FastifyRequest): Actor => ({ type: 'payer', id: request.clientIp });
+
+/**
+ * The payer's side without the legacy envelope, for the hosted checkout page. A payer has no
+ * account: the invoice is bound to the IP that first joined its room, and core's guards
+ * refuse every action from another IP (IP_MISMATCH) or before any join (IP_NOT_BOUND).
+ */
+export async function checkoutRoutes(app: FastifyInstance, { system }: RouteOptions): Promise<void> {
+  // Registered here, not globally, so multipart parsing exists only on the upload route's scope.
+  await app.register(fastifyMultipart, { throwFileSizeLimit: true });
+
+  app.get('/v1/checkout/:uid', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+    const invoice = await system.invoices.get(request.params.uid);
+    return checkoutView(invoice, system.clock.now(), request.clientIp);
+  });
+
+  app.post('/v1/checkout/:uid/paid', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+    const invoice = await system.invoices.act(request.params.uid, 'paid', payerOf(request));
+    return checkoutView(invoice, system.clock.now(), request.clientIp);
+  });
+
+  app.post('/v1/checkout/:uid/photo', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+    const length = Number(request.headers['content-length']);
+    if (Number.isFinite(length) && length > MAX_PHOTO_BYTES + MULTIPART_OVERHEAD) {
+      throw new AppError('PAYLOAD_TOO_LARGE', 'The photo must be at most 10 MB');
+    }
+    const payer = payerOf(request);
+    const invoice = await system.invoices.get(request.params.uid);
+    // Refuse a wrong IP or status before reading and decoding up to 10 MB.
+    system.invoices.precheck(invoice, 'proofPhoto', payer, { photoUrl: '/v1/photos/pending' });
+    if (!request.isMultipart()) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the photo as multipart/form-data in the field "photo"');
+    const part = await request.file({ limits: { fileSize: MAX_PHOTO_BYTES, files: 1, fields: 4, parts: 5 } });
+    if (part?.fieldname !== 'photo') throw new AppError('VALIDATION_FAILED', 'The multipart body needs a file in the field "photo"');
+    let data: Buffer;
+    try {
+      data = await part.toBuffer();
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE')
+        throw new AppError('PAYLOAD_TOO_LARGE', 'The photo must be at most 10 MB');
+      throw err;
+    }
+    const fresh = await system.photos.attach(invoice, payer, data);
+    return checkoutView(fresh, system.clock.now(), request.clientIp);
+  });
+
+  app.get(
+    '/v1/photos/:id',
+    { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } } },
+    async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
+      const principal = await requirePrincipal(system, request);
+      const photo = await system.photos.find(request.params.id);
+      const inv = photo.invoice;
+      const allowed =
+        principal.kind === 'merchant'
+          ? principal.merchant.id === inv.merchantId
+          : principal.account.role === 'admin' || principal.account.id === inv.traderId;
+      // Someone else's photo answers like a missing one: its existence is not theirs to learn.
+      if (!allowed) throw new AppError('NOT_FOUND');
+      return reply
+        .type(photo.mime)
+        .header('content-length', photo.bytes)
+        .header('cache-control', 'private, no-store')
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'")
+        .send(fs.createReadStream(photo.file));
+    },
+  );
+}

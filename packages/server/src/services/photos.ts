@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Actor, AppError } from '@nltrade/core';
+import type { Kysely } from 'kysely';
+import sharp from 'sharp';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../storage/schema.ts';
+import type { Invoice, InvoiceService } from './invoices.ts';
+
+export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+/** Decoding a 20000×20000 image takes gigabytes; a receipt photo never needs more than this. */
+const MAX_PIXELS = 50_000_000;
+const PHOTO_ID_RE = /^[a-f0-9]{32}$/;
+
+export type PhotoFormat = 'jpeg' | 'png' | 'webp';
+const MIME: Readonly<Record<PhotoFormat, string>> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+const EXT: Readonly<Record<PhotoFormat, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+
+/** The format by content alone: the client's file name and Content-Type are not believed. */
+export function detectFormat(data: Buffer): PhotoFormat | null {
+  if (data.length >= 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) return 'jpeg';
+  if (data.length >= 8 && data.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
+  if (data.length >= 12 && data.toString('latin1', 0, 4) === 'RIFF' && data.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  return null;
+}
+
+/**
+ * Decodes and re-encodes the image. Re-encoding is what strips EXIF/GPS/XMP/ICC: sharp writes
+ * no metadata unless asked to. `.rotate()` first bakes the EXIF orientation into the pixels,
+ * which would otherwise be lost with the metadata.
+ */
+export async function sanitiseImage(data: Buffer): Promise<{ data: Buffer; format: PhotoFormat }> {
+  const format = detectFormat(data);
+  if (!format) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'The photo must be a JPEG, PNG or WebP image');
+  let out: Buffer;
+  try {
+    const image = sharp(data, { failOn: 'error', limitInputPixels: MAX_PIXELS }).rotate();
+    out =
+      format === 'jpeg'
+        ? await image.jpeg({ quality: 85, mozjpeg: true }).toBuffer()
+        : format === 'png'
+          ? await image.png({ compressionLevel: 9 }).toBuffer()
+          : await image.webp({ quality: 85 }).toBuffer();
+  } catch {
+    throw new AppError('VALIDATION_FAILED', `The photo could not be decoded as a ${format.toUpperCase()} image`);
+  }
+  return { data: out, format };
+}
+
+export interface StoredPhoto {
+  readonly file: string;
+  readonly mime: string;
+  readonly bytes: number;
+  readonly invoice: Invoice;
+}
+
+/** Proof photos: sanitised, stored under DATA_DIR/photos, attached to the invoice by its transition. */
+export class PhotoService {
+  readonly #db: Kysely<Database>;
+  readonly #invoices: InvoiceService;
+  readonly #clock: Clock;
+  readonly #dir: string;
+  readonly #publicUrl: string;
+
+  constructor(db: Kysely<Database>, invoices: InvoiceService, clock: Clock, dataDir: string, publicUrl: string | undefined) {
+    this.#db = db;
+    this.#invoices = invoices;
+    this.#clock = clock;
+    this.#dir = path.join(dataDir, 'photos');
+    this.#publicUrl = (publicUrl ?? '').replace(/\/+$/, '');
+  }
+
+  /**
+   * Stores the payer's proof photo and moves the invoice on (`waitPhoto` → `notApprove`).
+   * The caller prechecks the transition before reading the upload; this checks it again
+   * by the compare-and-set, and removes the file if the invoice moved in between.
+   */
+  async attach(invoice: Invoice, actor: Actor, upload: Buffer): Promise<Invoice> {
+    const { data, format } = await sanitiseImage(upload);
+    const id = randomBytes(16).toString('hex');
+    const file = path.join(this.#dir, `${id}.${EXT[format]}`);
+    await fs.promises.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.tmp`;
+    await fs.promises.writeFile(tmp, data, { mode: 0o600 });
+    await fs.promises.rename(tmp, file);
+    try {
+      await this.#db
+        .insertInto('photos')
+        .values({ id, invoice_uid: invoice.uid, mime: MIME[format], bytes: data.length, created_at: this.#clock.now() })
+        .execute();
+      return await this.#invoices.act(invoice.uid, 'proofPhoto', actor, { photoUrl: `${this.#publicUrl}/v1/photos/${id}` });
+    } catch (err) {
+      await this.#db
+        .deleteFrom('photos')
+        .where('id', '=', id)
+        .execute()
+        .catch(() => {});
+      await fs.promises.rm(file, { force: true });
+      throw err;
+    }
+  }
+
+  /** The stored file, or NOT_FOUND (also for an unknown or malformed id). */
+  async find(id: unknown): Promise<StoredPhoto> {
+    if (typeof id !== 'string' || !PHOTO_ID_RE.test(id)) throw new AppError('NOT_FOUND');
+    const row = await this.#db.selectFrom('photos').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new AppError('NOT_FOUND');
+    const format = (Object.keys(MIME) as PhotoFormat[]).find((f) => MIME[f] === row.mime);
+    if (!format) throw new AppError('NOT_FOUND');
+    const invoice = await this.#invoices.get(row.invoice_uid);
+    return { file: path.join(this.#dir, `${id}.${EXT[format]}`), mime: row.mime, bytes: Number(row.bytes), invoice };
+  }
+}

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import type { CheckoutView } from '../src/views.ts';
+import { call, type Live, live } from './support/live.ts';
+import { dbKinds } from './support/system.ts';
+
+const IP = '198.51.100.40';
+
+function form(data: Uint8Array, name: string, type: string, field = 'photo'): FormData {
+  const f = new FormData();
+  f.append(field, new Blob([new Uint8Array(data)], { type }), name);
+  return f;
+}
+
+const png = () =>
+  sharp({ create: { width: 20, height: 10, channels: 4, background: '#0a0' } })
+    .png()
+    .toBuffer();
+
+for (const kind of await dbKinds()) {
+  describe(`checkout API and proof photos (${kind})`, () => {
+    let l: Live;
+    let trader: { id: string; token: string };
+    before(async () => {
+      l = await live(kind);
+      trader = await l.account('trader');
+    });
+    after(() => l.close());
+
+    async function waitPhoto(): Promise<string> {
+      const uid = await l.invoice('99.9');
+      await l.ts.system.invoices.bindIp(uid, IP);
+      const s = l.ts.system.invoices;
+      const t = { type: 'trader', id: trader.id } as const;
+      await s.act(uid, 'accept', t);
+      await s.act(uid, 'setCard', t, { card: '5555555555554444' });
+      await s.act(uid, 'paid', { type: 'payer', id: IP });
+      await s.act(uid, 'dispute', t);
+      return uid;
+    }
+
+    const upload = (uid: string, body: FormData, ip = IP) =>
+      call<CheckoutView>(l.url, 'POST', `/v1/checkout/${uid}/photo`, { ip, form: body });
+
+    test('the public view has exactly the fields the page relies on, and no account ids', async () => {
+      const uid = await l.invoice('1500.5');
+      const r = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: IP });
+      assert.equal(r.status, 200);
+      assert.deepEqual(Object.keys(r.body).sort(), [
+        'amount',
+        'card',
+        'currency',
+        'deadlineAt',
+        'ip',
+        'photoUploaded',
+        'previousAmount',
+        'resolution',
+        'returnUrl',
+        'serverTime',
+        'status',
+        'statusLabel',
+        'title',
+        'uid',
+        'version',
+        'viewerIp',
+      ]);
+      assert.equal(r.body.amount, '1500.50');
+      assert.equal(r.body.version, 1);
+      assert.equal(r.body.deadlineAt, null, 'the accept timer is not the payer’s business');
+      assert.ok(Number.isFinite(Date.parse(r.body.serverTime)));
+      const missing = await call(l.url, 'GET', `/v1/checkout/${'q'.repeat(30)}`);
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.code, 'INVOICE_NOT_FOUND');
+    });
+
+    test('a PNG is accepted, re-encoded, and only its trader, admins and its merchant may open it', async () => {
+      const uid = await waitPhoto();
+      const r = await upload(uid, form(await png(), 'x.bin', 'application/octet-stream'));
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.status, 'notApprove');
+      const url = (await l.ts.system.invoices.get(uid)).approvePhoto ?? '';
+      const id = url.split('/').pop() ?? '';
+      assert.ok(fs.existsSync(path.join(l.ts.dataDir, 'photos', `${id}.png`)));
+
+      const other = await l.ts.system.merchants.create('Other shop');
+      const stranger = await l.account('trader', 'Stranger');
+      const admin = await l.account('admin');
+      const get = (token?: string) => fetch(l.url + url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+      assert.equal((await get()).status, 401);
+      assert.equal((await get(stranger.token)).status, 404);
+      assert.equal((await get(other.accessToken)).status, 404);
+      for (const token of [trader.token, admin.token, l.merchantToken]) {
+        const res = await get(token);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'image/png');
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+        const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+        assert.deepEqual([meta.format, meta.width, meta.height], ['png', 20, 10]);
+      }
+      assert.equal(
+        (await fetch(`${l.url}/v1/photos/../../etc/passwd`, { headers: { authorization: `Bearer ${admin.token}` } })).status,
+        404,
+      );
+      assert.equal(
+        (await fetch(`${l.url}/v1/photos/${'0'.repeat(32)}`, { headers: { authorization: `Bearer ${admin.token}` } })).status,
+        404,
+      );
+    });
+
+    test('WebP is accepted too', async () => {
+      const uid = await waitPhoto();
+      const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#00f' } })
+        .webp()
+        .toBuffer();
+      const r = await upload(uid, form(webp, 'p.webp', 'image/webp'));
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    });
+
+    test('a file that is not an image is refused by content, whatever its name and type say', async () => {
+      const uid = await waitPhoto();
+      const r = await upload(uid, form(new TextEncoder().encode('<svg onload="alert(1)"/> not a jpeg'), 'receipt.jpg', 'image/jpeg'));
+      assert.equal(r.status, 415);
+      assert.equal(r.body.status as unknown, false);
+      assert.match(String((r.body as unknown as { message: string }).message), /JPEG, PNG or WebP/);
+      const gif = await upload(uid, form(new TextEncoder().encode('GIF89a......'), 'a.gif', 'image/gif'));
+      assert.equal(gif.status, 415);
+      // JPEG magic but garbage after it: detected, then refused by the decoder.
+      const broken = await upload(uid, form(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 6, 7, 8]), 'b.jpg', 'image/jpeg'));
+      assert.equal(broken.status, 400);
+      assert.equal((broken.body as unknown as { code: string }).code, 'VALIDATION_FAILED');
+      const nothing = await call(l.url, 'POST', `/v1/checkout/${uid}/photo`, { ip: IP, json: { photo: 'x' } });
+      assert.equal(nothing.status, 415);
+      const wrongField = await upload(uid, form(await png(), 'a.png', 'image/png', 'file'));
+      assert.equal(wrongField.status, 400);
+      assert.equal((await l.ts.system.invoices.get(uid)).status, 'waitPhoto', 'nothing changed');
+      assert.deepEqual(
+        fs.readdirSync(path.join(l.ts.dataDir, 'photos')).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
+    });
+
+    test('uploads over 10 MB are refused with 413 (declared 20 MB, and a 10 MB + 1 file)', async () => {
+      const uid = await waitPhoto();
+      const big = new Uint8Array(20 * 1024 * 1024);
+      big.set([0xff, 0xd8, 0xff]);
+      const r = await upload(uid, form(big, 'big.jpg', 'image/jpeg'));
+      assert.equal(r.status, 413);
+      assert.equal((r.body as unknown as { code: string }).code, 'PAYLOAD_TOO_LARGE');
+      const justOver = new Uint8Array(10 * 1024 * 1024 + 1);
+      justOver.set([0xff, 0xd8, 0xff]);
+      const r2 = await upload(uid, form(justOver, 'over.jpg', 'image/jpeg'));
+      assert.equal(r2.status, 413);
+      assert.equal((await l.ts.system.invoices.get(uid)).status, 'waitPhoto');
+    });
+
+    test('the photo is bound to the invoice IP and its status', async () => {
+      const uid = await waitPhoto();
+      const wrongIp = await upload(uid, form(await png(), 'a.png', 'image/png'), '203.0.113.1');
+      assert.equal(wrongIp.status, 403);
+      assert.equal((wrongIp.body as unknown as { code: string }).code, 'IP_MISMATCH');
+      const early = await l.invoice();
+      await l.ts.system.invoices.bindIp(early, IP);
+      const notYet = await upload(early, form(await png(), 'a.png', 'image/png'));
+      assert.equal(notYet.status, 409);
+      assert.equal((notYet.body as unknown as { code: string }).code, 'TRANSITION_REFUSED');
+    });
+  });
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { InvoiceEvent } from '@nltrade/core';
+import { ManualClock } from '../src/clock.ts';
+import { startServer } from '../src/start.ts';
+import { createSystem } from '../src/system.ts';
+import { Sweeper, type SweepResult } from '../src/workers/sweeper.ts';
+
+const execFileAsync = promisify(execFile);
+
+import { dbKinds, type TestSystem, testSystem } from './support/system.ts';
+
+for (const kind of await dbKinds()) {
+  describe(`sweeper (${kind})`, () => {
+    let ts: TestSystem;
+    let merchantId: string;
+    let traderId: string;
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+    before(async () => {
+      ts = await testSystem(kind, {}, clock);
+      merchantId = (await ts.system.merchants.create('Shop')).merchantId;
+      traderId = (await ts.system.accounts.create('trader', 'T')).id;
+    });
+    after(() => ts.cleanup());
+
+    const s = () => ts.system.invoices;
+    const trader = () => ({ type: 'trader', id: traderId }) as const;
+    const newInvoice = async () => (await s().create(merchantId, { title: 'x', price: '10' })).uid;
+
+    test('each timer: untaken → rejected, unpaid → rejected, trader silent in pay → notApprove; each notifies', async () => {
+      const sweeper = new Sweeper(s(), clock);
+      const events: InvoiceEvent[] = [];
+      const off = ts.system.bus.subscribe((e) => events.push(e));
+      const { acceptTimeoutSeconds, paymentTimeoutSeconds, traderCheckTimeoutSeconds } = ts.system.config;
+
+      const untaken = await newInvoice();
+      clock.advance(acceptTimeoutSeconds * 1000 - 1);
+      assert.equal((await sweeper.runOnce()).expired, 0);
+      clock.advance(1);
+      assert.equal((await sweeper.runOnce()).expired, 1);
+      assert.equal((await s().get(untaken)).status, 'rejected');
+
+      const unpaid = await newInvoice();
+      await s().act(unpaid, 'accept', trader());
+      await s().act(unpaid, 'setCard', trader(), { card: '4111111111111111' });
+      clock.advance(paymentTimeoutSeconds * 1000);
+      await sweeper.runOnce();
+      assert.equal((await s().get(unpaid)).status, 'rejected');
+
+      const silent = await newInvoice();
+      await s().bindIp(silent, '192.0.2.1');
+      await s().act(silent, 'accept', trader());
+      await s().act(silent, 'setCard', trader(), { card: '4111111111111111' });
+      await s().act(silent, 'paid', { type: 'payer', id: '192.0.2.1' });
+      clock.advance(traderCheckTimeoutSeconds * 1000);
+      await sweeper.runOnce();
+      const decided = await s().get(silent);
+      assert.equal(decided.status, 'notApprove');
+      assert.equal(decided.deadlineAt, null, 'an administrator decides; no further timer');
+      off();
+      const expiries = events.filter((e) => e.action === 'expire');
+      assert.deepEqual(
+        expiries.map((e) => [e.uid, e.to, e.actor.type]),
+        [
+          [untaken, 'rejected', 'system'],
+          [unpaid, 'rejected', 'system'],
+          [silent, 'notApprove', 'system'],
+        ],
+      );
+    });
+
+    test('several processes sweeping at once expire each invoice exactly once', async () => {
+      const uids: string[] = [];
+      for (let i = 0; i < 40; i++) uids.push(await newInvoice());
+      clock.advance(ts.system.config.acceptTimeoutSeconds * 1000);
+      const env = {
+        ...process.env,
+        DATA_DIR: ts.dataDir,
+        DATABASE_URL: ts.databaseUrl ?? '',
+        NLTRADE_MASTER_KEY: ts.system.config.masterKey,
+        NOW: String(clock.now()),
+        BATCH: '7',
+      };
+      const child = path.join(import.meta.dirname, 'support', 'sweep-child.ts');
+      const results = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', child], { env, timeout: 60_000 });
+          return JSON.parse(stdout) as SweepResult;
+        }),
+      );
+      assert.equal(
+        results.reduce((n, r) => n + r.expired, 0),
+        uids.length,
+        JSON.stringify(results),
+      );
+      for (const uid of uids) {
+        const inv = await s().get(uid);
+        assert.equal(inv.status, 'rejected');
+        assert.equal(inv.version, 2);
+        const history = await s().history(inv.id);
+        assert.equal(history.filter((h) => h.action === 'expire').length, 1);
+      }
+    });
+
+    test('two sweepers in one process (sharing a connection) interleave safely too', async () => {
+      const uids: string[] = [];
+      for (let i = 0; i < 10; i++) uids.push(await newInvoice());
+      clock.advance(ts.system.config.acceptTimeoutSeconds * 1000);
+      const results = await Promise.all(
+        [new Sweeper(s(), clock, { batchSize: 3 }), new Sweeper(s(), clock, { batchSize: 3 })].map((sw) => sw.runOnce()),
+      );
+      assert.equal(results[0]!.expired + results[1]!.expired, 10);
+    });
+
+    test('catches up at start: what fell due while no server ran is expired on start', async () => {
+      const uid = await newInvoice();
+      clock.advance(ts.system.config.acceptTimeoutSeconds * 1000 + 60_000);
+      const server = await startServer(ts.system.config, { system: await createSystem(ts.system.config, { clock }) });
+      try {
+        // Queued behind the sweep the start ran, so by now that sweep has finished.
+        await server.sweeper.runOnce();
+        assert.equal((await s().get(uid)).status, 'rejected');
+      } finally {
+        await server.close();
+        await server.system.close();
+      }
+    });
+
+    test('start/stop: stop waits for the run and no timer is left behind', async () => {
+      const sweeper = new Sweeper(s(), clock, { intervalMs: 5 });
+      sweeper.start();
+      sweeper.start();
+      await new Promise((r) => setTimeout(r, 30));
+      await sweeper.stop();
+      await sweeper.stop();
+    });
+  });
+}
