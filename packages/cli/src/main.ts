@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError } from '@nltrade/core';
 import { NlTradeClient, NlTradeError } from '@nltrade/sdk';
-import { type ConfigOverrides, createSystem, loadConfig, type System, startServer } from '@nltrade/server';
+import { type ConfigOverrides, createSystem, ensureWebBuilt, loadConfig, type System, startServer } from '@nltrade/server';
 
 const USAGE = `Usage: nltrade <command> [options]
 
@@ -124,7 +124,9 @@ async function ensureDemo(system: System): Promise<DemoData> {
 
 async function serve(values: Values): Promise<number> {
   const config = loadConfig(process.env, overridesFrom(values));
-  const server = await startServer(config, { logger: true });
+  // A fresh clone has no built page yet; building takes a second and only happens when stale.
+  const webDistDir = await ensureWebBuilt();
+  const server = await startServer(config, { logger: true, webDistDir });
   const { url } = server;
   const lines = [
     `NL-Trade is running at ${url}`,

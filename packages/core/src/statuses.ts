@@ -28,17 +28,17 @@ export function isFinal(status: Status): boolean {
 
 export type Locale = 'uk' | 'en';
 
-/** Labels as shown to payers; the uk ones are the original service's texts (typos kept). */
+/** Labels as shown to payers: the original service's texts, with its spelling mistakes fixed. */
 export const STATUS_LABELS: Readonly<Record<Status, Readonly<Record<Locale, string>>>> = {
   'not approve exchange': { uk: 'Заявка ще не прийнята трейдером', en: 'Not yet taken by a trader' },
   'wait card': { uk: 'Очікування картки від трейдера', en: "Waiting for the trader's card" },
   'send card': { uk: 'Очікується оплата клієнтом', en: 'Waiting for the payer to pay' },
   pay: { uk: 'Перевірка оплати трейдером', en: 'The trader is checking the payment' },
-  waitPhoto: { uk: 'Очікуванння фото підтвердження від клієнта', en: "Waiting for the payer's proof photo" },
+  waitPhoto: { uk: 'Очікування фото підтвердження від клієнта', en: "Waiting for the payer's proof photo" },
   notApprove: { uk: 'Адміністратор розглядає заявку', en: 'An administrator is reviewing' },
   success: { uk: 'Виконано успішно', en: 'Completed' },
   canceled: { uk: 'Скасовано', en: 'Canceled' },
-  rejected: { uk: 'Скасовано, через закінченння часу', en: 'Canceled: time ran out' },
+  rejected: { uk: 'Скасовано через закінчення часу', en: 'Canceled: time ran out' },
 };
 
 export function statusLabel(status: Status, locale: Locale = 'uk'): string {

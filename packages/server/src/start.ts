@@ -19,6 +19,8 @@ export interface RunningServer {
 export interface StartOptions {
   clock?: Clock;
   logger?: boolean;
+  /** The built checkout page to serve (packages/web/dist by default). */
+  webDistDir?: string;
   /** An already created system (tests share one with direct service calls). */
   system?: System;
   realtime?: Partial<RealtimeOptions>;
@@ -31,7 +33,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const system = options.system ?? (await createSystem(config, options.clock ? { clock: options.clock } : {}));
   // Workers are up before the port opens, so the first legacy request pays no start-up.
   await system.rsa.start();
-  const app = await buildApp(system, { logger: options.logger ?? false });
+  await system.bridge?.listen();
+  const app = await buildApp(system, { logger: options.logger ?? false, ...(options.webDistDir && { webDistDir: options.webDistDir }) });
   const realtime = attachRealtime(system, app.server, {
     maxConnectionsPerIp: config.maxSocketsPerIp,
     onError: (err) => app.log.error({ err }, 'realtime error'),

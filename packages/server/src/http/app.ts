@@ -6,12 +6,15 @@ import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { registerLegacyRoutes } from './routes/legacy.ts';
 import { traderRoutes } from './routes/trader.ts';
+import { DEFAULT_DIST_DIR, webRoutes } from './routes/web.ts';
 
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
 
 export interface AppOptions {
   logger?: boolean;
+  /** The built checkout page (packages/web/dist by default). */
+  webDistDir?: string;
 }
 
 export async function buildApp(system: System, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -22,6 +25,8 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     trustProxy: system.config.trustProxy.length > 0 ? trust : false,
     // Per-request lines would dominate the log at payment-gateway rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // A browser's keep-alive or long-poll must not hold a shutdown or restart for a minute.
+    forceCloseConnections: true,
   });
   app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request) => {
@@ -39,6 +44,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   await app.register(checkoutRoutes, { system });
   await app.register(traderRoutes, { system });
   await app.register(adminRoutes, { system });
+  await app.register(webRoutes, { distDir: options.webDistDir ?? DEFAULT_DIST_DIR });
 
   return app;
 }

@@ -1,0 +1,287 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** packages/web, found from this file so it works from any working directory. */
+export const WEB_DIR = fileURLToPath(new URL('../../../../web/', import.meta.url));
+const CORE_SRC = fileURLToPath(new URL('../../../../core/src/', import.meta.url));
+export const DEFAULT_DIST_DIR = path.join(WEB_DIR, 'dist');
+
+const UID_RE = /^[a-z0-9]{30}$/;
+// Only what a Host header may legally hold; anything else never reaches the CSP.
+const HOST_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::\d{1,5})?$/i;
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.json': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+};
+const COMPRESSIBLE = new Set(['.js', '.css', '.svg', '.json', '.txt', '.html']);
+
+interface StaticFile {
+  readonly type: string;
+  readonly raw: Buffer;
+  readonly gzip: Buffer | null;
+  readonly br: Buffer | null;
+  readonly etag: string;
+}
+
+interface Site {
+  readonly html: StaticFile;
+  readonly assets: ReadonlyMap<string, StaticFile>;
+}
+
+function prepare(raw: Buffer, ext: string): StaticFile {
+  const compress = COMPRESSIBLE.has(ext) && raw.length > 512;
+  return {
+    type: ext === '.html' ? 'text/html; charset=utf-8' : (TYPES[ext] ?? 'application/octet-stream'),
+    raw,
+    gzip: compress ? gzipSync(raw, { level: 9 }) : null,
+    br: compress ? brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }) : null,
+    etag: `"${createHash('sha256').update(raw).digest('base64url').slice(0, 27)}"`,
+  };
+}
+
+/** The whole built page is a few files of some tens of KB: held in memory, compressed once. */
+function loadSite(distDir: string): Site | null {
+  const indexPath = path.join(distDir, 'index.html');
+  if (!fs.existsSync(indexPath)) return null;
+  const assets = new Map<string, StaticFile>();
+  const assetsDir = path.join(distDir, 'assets');
+  if (fs.existsSync(assetsDir)) {
+    for (const entry of fs.readdirSync(assetsDir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      assets.set(entry.name, prepare(fs.readFileSync(path.join(assetsDir, entry.name)), path.extname(entry.name).toLowerCase()));
+    }
+  }
+  return { html: prepare(fs.readFileSync(indexPath), '.html'), assets };
+}
+
+/**
+ * Same-origin sockets are listed explicitly as well as 'self': browsers that predate CSP 3
+ * do not count ws:/wss: as 'self'.
+ */
+export function contentSecurityPolicy(host: string | undefined): string {
+  const sockets = host && HOST_RE.test(host) ? ` ws://${host} wss://${host}` : '';
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    `connect-src 'self'${sockets}`,
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+function securityHeaders(reply: FastifyReply): void {
+  reply.header('X-Content-Type-Options', 'nosniff');
+  reply.header('Referrer-Policy', 'no-referrer');
+  reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): FastifyReply {
+  reply.header('ETag', file.etag);
+  reply.header('Vary', 'Accept-Encoding');
+  if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  const accept = String(request.headers['accept-encoding'] ?? '');
+  let body = file.raw;
+  if (file.br && /\bbr\b/.test(accept)) {
+    body = file.br;
+    reply.header('Content-Encoding', 'br');
+  } else if (file.gzip && /\bgzip\b/.test(accept)) {
+    body = file.gzip;
+    reply.header('Content-Encoding', 'gzip');
+  }
+  return reply.type(file.type).send(body);
+}
+
+export interface WebRoutesOptions {
+  distDir: string;
+}
+
+/**
+ * The hosted checkout page: `GET /pay/:uid` answers the built index.html, `/assets/*` the
+ * hashed files Vite made. A missing build is looked for again on each request, so a server
+ * started before the build finished recovers without a restart.
+ */
+export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions): Promise<void> {
+  let site: Site | null = loadSite(opts.distDir);
+  const current = (): Site | null => {
+    site ??= loadSite(opts.distDir);
+    return site;
+  };
+  if (!site) app.log.warn({ distDir: opts.distDir }, 'checkout page not built; /pay/:uid answers 503 until it is');
+
+  app.get<{ Params: { uid: string } }>('/pay/:uid', async (request, reply) => {
+    if (!UID_RE.test(request.params.uid)) {
+      reply.callNotFound();
+      return reply;
+    }
+    securityHeaders(reply);
+    const s = current();
+    if (!s) {
+      return reply
+        .code(503)
+        .header('Cache-Control', 'no-store')
+        .send({ status: false, code: 'UNAVAILABLE', message: 'The checkout page is not built yet (npm run build -w packages/web)' });
+    }
+    reply.header('Content-Security-Policy', contentSecurityPolicy(request.headers.host));
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+    reply.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
+    // The HTML names the current asset hashes: always revalidate it (the ETag makes that cheap).
+    reply.header('Cache-Control', 'no-cache');
+    return send(request, reply, s.html);
+  });
+
+  app.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
+    const name = request.params['*'];
+    const file = current()?.assets.get(name);
+    if (!file) {
+      reply.callNotFound();
+      return reply;
+    }
+    securityHeaders(reply);
+    // Names carry a content hash: a changed file is a new URL, so the old one never changes.
+    reply.header('Cache-Control', 'public, max-age=31536000, immutable');
+    return send(request, reply, file);
+  });
+}
+
+function newestMtime(target: string): number {
+  let newest = 0;
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    return 0;
+  }
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  for (const entry of fs.readdirSync(target, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    newest = Math.max(newest, newestMtime(path.join(target, entry.name)));
+  }
+  return newest;
+}
+
+/** True when dist/index.html is missing or older than anything the bundle is made from. */
+export function webBuildStale(distDir: string = DEFAULT_DIST_DIR): boolean {
+  let built: number;
+  try {
+    built = fs.statSync(path.join(distDir, 'index.html')).mtimeMs;
+  } catch {
+    return true;
+  }
+  const sources = ['index.html', 'vite.config.ts', 'package.json', 'src'].map((p) => path.join(WEB_DIR, p));
+  const newest = Math.max(...sources.map(newestMtime), newestMtime(CORE_SRC));
+  return newest > built;
+}
+
+function viteBin(): string | null {
+  try {
+    const require = createRequire(path.join(WEB_DIR, 'package.json'));
+    return path.join(path.dirname(require.resolve('vite/package.json')), 'bin', 'vite.js');
+  } catch {
+    return null;
+  }
+}
+
+function runVite(bin: string, outDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+      cwd: WEB_DIR,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`vite build failed (${signal ?? `exit ${code}`})`));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Several processes may start at once (test files run in parallel): a lock directory lets
+ * one build while the others wait, and the result is swapped in with renames so nobody
+ * reads a half-written dist.
+ */
+async function buildLocked(distDir: string): Promise<void> {
+  const lock = path.join(WEB_DIR, '.build-lock');
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(lock).mtimeMs;
+      } catch {
+        continue;
+      }
+      // A builder that died leaves its lock behind; builds take seconds, not minutes.
+      if (age > 200_000) fs.rmSync(lock, { recursive: true, force: true });
+      else await sleep(250);
+      if (!webBuildStale(distDir)) return;
+    }
+  }
+  try {
+    if (!webBuildStale(distDir)) return;
+    const bin = viteBin();
+    if (!bin) throw new Error('vite is not installed (npm ci installs it); cannot build packages/web');
+    const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const tmp = `${distDir}.tmp-${tag}`;
+    const old = `${distDir}.old-${tag}`;
+    try {
+      await runVite(bin, tmp);
+      if (fs.existsSync(distDir)) fs.renameSync(distDir, old);
+      fs.renameSync(tmp, distDir);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.rmSync(old, { recursive: true, force: true });
+    }
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+let building: Promise<string> | null = null;
+
+/**
+ * Builds packages/web when its dist is missing or older than its sources; returns the dist
+ * directory. A deployment that ships a prebuilt dist without vite still starts.
+ */
+export function ensureWebBuilt(distDir: string = DEFAULT_DIST_DIR): Promise<string> {
+  if (!webBuildStale(distDir)) return Promise.resolve(distDir);
+  if (!viteBin() && fs.existsSync(path.join(distDir, 'index.html'))) return Promise.resolve(distDir);
+  building ??= buildLocked(distDir)
+    .then(() => distDir)
+    .finally(() => {
+      building = null;
+    });
+  return building;
+}

@@ -1,0 +1,38 @@
+import type { Messages } from '../i18n.ts';
+import type { Status } from '../types.ts';
+
+const STEP_OF: Record<Status, number> = {
+  'not approve exchange': 0,
+  'wait card': 0,
+  'send card': 1,
+  pay: 2,
+  waitPhoto: 2,
+  notApprove: 2,
+  success: 3,
+  canceled: 3,
+  rejected: 3,
+};
+
+export function Steps({ status, t }: { status: Status; t: Messages }) {
+  const current = STEP_OF[status];
+  const failed = status === 'canceled' || status === 'rejected';
+  const labels = [t.stepTake, t.stepPay, t.stepCheck, failed ? t.stepDoneFailed : t.stepDone];
+  return (
+    <nav aria-label={t.steps}>
+      <ol class={`steps${failed ? ' is-failed' : ''}`}>
+        {labels.map((label, i) => {
+          // How far a canceled invoice got is not known here: no step is ticked rather than a wrong one.
+          const state = status === 'success' || (!failed && i < current) ? 'done' : i === current ? 'current' : 'todo';
+          return (
+            <li key={i} class={`step is-${state}`} aria-current={i === current ? 'step' : undefined}>
+              <span class="step-dot" aria-hidden="true">
+                {state === 'done' ? '✓' : failed && i === 3 ? '✕' : i + 1}
+              </span>
+              <span class="step-label">{label}</span>
+            </li>
+          );
+        })}
+      </ol>
+    </nav>
+  );
+}

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import {
+  Harness,
+  launchBrowser,
+  openContext,
+  PAYMENT_TIMEOUT_S,
+  receiptJpeg,
+  SCREENSHOT_DIR,
+  screenshots,
+  text,
+  VIEWPORTS,
+  type Watched,
+  waitFor,
+} from './support/harness.ts';
+
+const CARD = '4441114441114442';
+
+describe('hosted checkout page (real server, headless Chromium)', () => {
+  const h = new Harness();
+  let browser: Browser;
+  const opened: Watched[] = [];
+
+  const open = async (opts?: Parameters<typeof openContext>[2]) => {
+    const w = await openContext(browser, h, opts);
+    opened.push(w);
+    return w;
+  };
+
+  before(async () => {
+    await h.start();
+    browser = await launchBrowser();
+  });
+
+  // Pages left open would keep reconnecting to later tests' servers.
+  afterEach(async () => {
+    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
+  });
+
+  after(async () => {
+    await browser?.close();
+    await h.close();
+  });
+
+  test('walks the whole process: trader, card, copy, pay, amount change, dispute, photo, admin, success', async () => {
+    const uid = await h.invoice('1500.50');
+    const w = await open();
+    const { page } = w;
+    const res = await page.goto(`${h.url}/pay/${uid}`);
+    assert.equal(res?.status(), 200);
+    const csp = res?.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+
+    await waitFor(page, 'state-wait-trader');
+    assert.match(await text(page, 'title'), /Замовлення №4217/);
+    assert.match(await text(page, 'amount'), /1\s?500,50/);
+    await waitFor(page, 'connection');
+    await page.locator('.conn.is-live').waitFor();
+    await screenshots(page, '01-wait-trader');
+
+    // Every change below arrives over the socket: the page is never reloaded.
+    await h.traderCall(uid, 'accept');
+    await waitFor(page, 'state-wait-card');
+    await screenshots(page, '02-wait-card');
+
+    await h.traderCall(uid, 'card', { card: CARD });
+    await waitFor(page, 'state-send-card');
+    assert.equal(await text(page, 'card-number'), '4441 1144 4111 4442');
+    assert.match(await text(page, 'countdown'), /16:00|15:5\d/);
+    await screenshots(page, '03-send-card');
+
+    await page.getByTestId('copy-card').click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), CARD);
+    await page.getByTestId('copy-amount').click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), '1500.50');
+    await page.getByTestId('announcer').filter({ hasText: 'Суму скопійовано' }).waitFor();
+
+    await page.getByTestId('paid').click();
+    await waitFor(page, 'confirm');
+    await screenshots(page, '04-confirm-paid');
+    await page.getByTestId('confirm-paid').click();
+    await waitFor(page, 'state-pay');
+    await screenshots(page, '05-trader-checking');
+
+    await h.traderCall(uid, 'amount', { amount: '1400' });
+    await waitFor(page, 'amount-changed');
+    const changed = await text(page, 'amount-changed');
+    assert.match(changed, /1\s?500,50/);
+    assert.match(changed, /1\s?400/);
+    assert.match(await text(page, 'amount'), /1\s?400/);
+    await screenshots(page, '06-amount-changed');
+
+    await h.traderCall(uid, 'dispute', { reason: 'No such transfer found' });
+    await waitFor(page, 'state-photo');
+    await screenshots(page, '07-photo-needed');
+
+    // First attempt dies on the network: the page must offer a retry that then succeeds.
+    const jpeg = await receiptJpeg(browser);
+    await page.getByTestId('photo-input').setInputFiles({ name: 'receipt.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+    await waitFor(page, 'photo-preview');
+    await screenshots(page, '08-photo-preview');
+    await page.route('**/v1/checkout/*/photo', (route) => route.abort('connectionfailed'));
+    await page.getByTestId('photo-send').click();
+    await waitFor(page, 'upload-error');
+    await screenshots(page, '09-photo-upload-failed');
+    await page.unroute('**/v1/checkout/*/photo');
+    await page.getByTestId('photo-send').click();
+    await waitFor(page, 'state-review');
+    await screenshots(page, '10-admin-reviewing');
+
+    await h.adminCall(uid, 'decide', { decision: 'success', reason: 'Receipt matches the bank statement' });
+    await waitFor(page, 'state-success');
+    assert.equal(await page.getByTestId('return-link').getAttribute('href'), 'https://shop.example/thanks');
+    await screenshots(page, '11-success');
+
+    assert.deepEqual(w.problems, []);
+  });
+
+  test('a second device from another IP is told the invoice is taken, with no payment details', async () => {
+    const uid = await h.invoice('780');
+    const first = await open();
+    await first.page.goto(`${h.url}/pay/${uid}`);
+    await waitFor(first.page, 'state-wait-trader');
+    await h.traderCall(uid, 'accept');
+    await h.traderCall(uid, 'card', { card: CARD });
+    await waitFor(first.page, 'state-send-card');
+
+    const other = await open({ ip: '203.0.113.77' });
+    await other.page.goto(`${h.url}/pay/${uid}`);
+    await waitFor(other.page, 'taken');
+    assert.equal(await other.page.getByTestId('card-number').count(), 0);
+    assert.doesNotMatch((await other.page.textContent('body')) ?? '', /4441/);
+    assert.equal(await other.page.getByTestId('return-link').getAttribute('href'), 'https://shop.example/thanks');
+    await screenshots(other.page, '12-taken-by-another-device');
+    assert.deepEqual(other.problems, []);
+  });
+
+  test('the last quarter of the payment time is flagged, and a timeout shows rejected', async () => {
+    const uid = await h.invoice('2000');
+    const { page, problems } = await open();
+    await page.goto(`${h.url}/pay/${uid}`);
+    await waitFor(page, 'state-wait-trader');
+    await h.traderCall(uid, 'accept');
+    await h.traderCall(uid, 'card', { card: CARD });
+    await waitFor(page, 'state-send-card');
+    assert.equal(await page.getByTestId('countdown-warning').count(), 0);
+
+    // The page counts from the server's clock, not the browser's: move the server's and reload.
+    h.clock.advance(PAYMENT_TIMEOUT_S * 1000 * 0.8);
+    await page.reload();
+    await waitFor(page, 'countdown-warning');
+    assert.match(await text(page, 'countdown'), /3:1\d|3:0\d/);
+    await screenshots(page, '13-send-card-time-running-out');
+
+    h.clock.advance(PAYMENT_TIMEOUT_S * 1000 * 0.25);
+    const swept = await h.server.sweeper.runOnce();
+    assert.ok(swept.expired >= 1);
+    await waitFor(page, 'state-rejected');
+    await screenshots(page, '14-rejected-timeout');
+    assert.deepEqual(problems, []);
+  });
+
+  test('canceled by an administrator shows the reason', async () => {
+    const uid = await h.invoice('950.00', 'Order 77', null);
+    const { page, problems } = await open({ locale: 'en-US' });
+    await page.goto(`${h.url}/pay/${uid}`);
+    await waitFor(page, 'state-wait-trader');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+    await h.adminCall(uid, 'cancel', { reason: 'The store canceled the order' });
+    await waitFor(page, 'state-canceled');
+    assert.match(await text(page, 'reason'), /The store canceled the order/);
+    assert.equal(await page.getByTestId('return-link').count(), 0);
+    await screenshots(page, '15-canceled-en');
+    assert.deepEqual(problems, []);
+  });
+
+  test('after a server restart the page reconnects and shows the current state without a reload', async () => {
+    const uid = await h.invoice('1200');
+    const { page, problems } = await open();
+    await page.goto(`${h.url}/pay/${uid}`);
+    await waitFor(page, 'state-wait-trader');
+    await page.locator('.conn.is-live').waitFor();
+
+    await h.stopServer();
+    try {
+      await page.locator('.conn.is-polling, .conn.is-offline').first().waitFor({ timeout: 10_000 });
+      await screenshots(page, '16-connection-lost');
+      // Changed while no server was listening: only a resync after reconnecting can show it.
+      const trader = { type: 'trader' as const, id: h.trader.id };
+      await h.system.invoices.act(uid, 'accept', trader);
+      await h.system.invoices.act(uid, 'setCard', trader, { card: CARD });
+    } finally {
+      await h.restartServer();
+    }
+
+    await waitFor(page, 'state-send-card', 20_000);
+    assert.equal(await text(page, 'card-number'), '4441 1144 4111 4442');
+    await page.locator('.conn.is-live').waitFor({ timeout: 15_000 });
+    assert.ok(
+      problems.every((p) => !/Content Security Policy|third-party/.test(p)),
+      problems.join('\n'),
+    );
+  });
+
+  test('language: ?lang= wins, the switcher changes it, and 320 px wide needs no sideways scrolling', async () => {
+    const uid = await h.invoice('123456.78', 'A very long order title that must wrap nicely on a narrow phone screen without overflow');
+    const { page, problems } = await open({ viewport: { width: 320, height: 640 } });
+    await page.goto(`${h.url}/pay/${uid}?lang=en`);
+    await waitFor(page, 'state-wait-trader');
+    assert.match(await text(page, 'state-wait-trader'), /Finding a trader/);
+    await h.traderCall(uid, 'accept');
+    await h.traderCall(uid, 'card', { card: '4111111111111111' });
+    await waitFor(page, 'state-send-card');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `horizontal overflow of ${overflow}px at 320px`);
+    // Overflow hidden by a parent does not scroll the page but still cuts text off: check the text itself.
+    const sticking = await page.evaluate(() => {
+      const card = document.querySelector('main')?.getBoundingClientRect();
+      const out: string[] = [];
+      for (const el of document.querySelectorAll('main *')) {
+        const r = el.getBoundingClientRect();
+        if (card && r.width > 0 && (r.right > card.right + 0.5 || r.left < card.left - 0.5)) out.push(`${el.tagName}.${el.className}`);
+      }
+      return out;
+    });
+    assert.deepEqual(sticking, [], 'elements sticking out of the card at 320px');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, '17-send-card-en.320x640.png'), fullPage: true });
+
+    await page.getByTestId('lang-uk').click();
+    await page.getByText('Переказ на картку').waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'uk');
+    assert.match(page.url(), /lang=uk/);
+    assert.deepEqual(problems, []);
+  });
+
+  test('an unknown invoice says so', async () => {
+    const { page } = await open({ viewport: VIEWPORTS.desktop });
+    await page.goto(`${h.url}/pay/${'z'.repeat(30)}`);
+    await waitFor(page, 'not-found');
+    await screenshots(page, '18-not-found');
+    const asset = await page.request.get(`${h.url}/assets/nope.js`);
+    assert.equal(asset.status(), 404);
+  });
+});

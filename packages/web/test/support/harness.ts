@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Config, createSystem, loadConfig, ManualClock, type RunningServer, type System, startServer } from '@nltrade/server';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { ensureWebBuilt } from '../../../server/src/http/routes/web.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'screenshots', 'checkout');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const PAYMENT_TIMEOUT_S = 960;
+
+export const VIEWPORTS = {
+  mobile: { width: 390, height: 844 },
+  desktop: { width: 1280, height: 800 },
+} as const;
+
+/**
+ * The real server (SQLite in a temp dir, a ManualClock, the sweeper driven by hand) plus the
+ * accounts a walk-through needs. Loopback is a trusted proxy so a browser context can act as
+ * another client IP with an X-Forwarded-For header.
+ */
+export class Harness {
+  readonly clock = new ManualClock(Date.now());
+  system!: System;
+  server!: RunningServer;
+  url = '';
+  merchantId = '';
+  trader = { id: '', token: '' };
+  admin = { id: '', token: '' };
+  #config!: Config;
+  #dataDir = '';
+  #distDir = '';
+
+  async start(): Promise<void> {
+    this.#distDir = await ensureWebBuilt();
+    this.#dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-web-e2e-'));
+    this.#config = loadConfig(
+      {},
+      {
+        dataDir: this.#dataDir,
+        databaseUrl: undefined,
+        rsaKeyBits: 2048,
+        rsaThreads: 1,
+        masterKey: randomBytes(32).toString('hex'),
+        host: '127.0.0.1',
+        port: 0,
+        trustProxy: ['127.0.0.1/32', '::1/128'],
+        paymentTimeoutSeconds: PAYMENT_TIMEOUT_S,
+        logLevel: 'warn',
+      },
+    );
+    this.system = await createSystem(this.#config, { clock: this.clock });
+    await this.#listen(0);
+    this.merchantId = (await this.system.merchants.create('Test shop')).merchantId;
+    this.trader = await this.system.accounts.create('trader', 'Trader Taras');
+    this.admin = await this.system.accounts.create('admin', 'Admin Olena');
+  }
+
+  async #listen(port: number): Promise<void> {
+    this.server = await startServer(
+      { ...this.#config, port },
+      { system: this.system, sweeper: { start: false }, webDistDir: this.#distDir },
+    );
+    this.url = this.server.url;
+  }
+
+  /**
+   * Stops HTTP and sockets (the database stays), as a crash would: open connections are cut
+   * rather than drained, or a browser's keep-alive or long-poll holds the close for a minute.
+   */
+  async stopServer(): Promise<void> {
+    const http = this.server.app.server;
+    const closing = this.server.close();
+    const cut = setInterval(() => http.closeAllConnections(), 20);
+    http.closeAllConnections();
+    try {
+      await closing;
+    } finally {
+      clearInterval(cut);
+    }
+  }
+
+  /** Starts again on the same port, so open pages can reconnect to the same origin. */
+  async restartServer(): Promise<void> {
+    await this.#listen(Number(new URL(this.url).port));
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    await this.system?.close();
+    if (this.#dataDir) fs.rmSync(this.#dataDir, { recursive: true, force: true });
+  }
+
+  async invoice(
+    price = '1500.50',
+    title = 'Замовлення №4217 — навушники',
+    returnUrl: string | null = 'https://shop.example/thanks',
+  ): Promise<string> {
+    const input = returnUrl ? { title, price, returnUrl } : { title, price };
+    return (await this.system.invoices.create(this.merchantId, input)).uid;
+  }
+
+  async traderCall(uid: string, action: 'accept' | 'card' | 'confirm' | 'dispute' | 'amount', body?: unknown): Promise<void> {
+    await this.#post(`/v1/trader/invoices/${uid}/${action}`, this.trader.token, body);
+  }
+
+  async adminCall(uid: string, action: 'decide' | 'cancel', body?: unknown): Promise<void> {
+    await this.#post(`/v1/admin/invoices/${uid}/${action}`, this.admin.token, body);
+  }
+
+  async #post(p: string, token: string, body: unknown): Promise<void> {
+    const res = await fetch(this.url + p, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`POST ${p} → ${res.status} ${await res.text()}`);
+  }
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+export interface Watched {
+  page: Page;
+  context: BrowserContext;
+  /** CSP violations, page errors and requests that left the server's origin. */
+  problems: string[];
+}
+
+export async function openContext(
+  browser: Browser,
+  h: Harness,
+  opts: { ip?: string; locale?: string; viewport?: { width: number; height: number } } = {},
+): Promise<Watched> {
+  const context = await browser.newContext({
+    viewport: opts.viewport ?? VIEWPORTS.mobile,
+    deviceScaleFactor: 1,
+    locale: opts.locale ?? 'uk-UA',
+    ...(opts.ip ? { extraHTTPHeaders: { 'X-Forwarded-For': opts.ip } } : {}),
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.url });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const origin = new URL(h.url).origin;
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  page.on('request', (req) => {
+    const u = req.url();
+    if (u.startsWith('data:') || u.startsWith('blob:')) return;
+    const o = new URL(u);
+    const same = o.host === new URL(origin).host;
+    if (!same) problems.push(`third-party request: ${u}`);
+  });
+  return { page, context, problems };
+}
+
+/** Both sizes the README promises, full page so nothing below the fold is missed. */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const before = page.viewportSize() ?? VIEWPORTS.mobile;
+  // Animations (the spinner, the countdown bar) would make otherwise equal shots differ.
+  const shoot = async (size: { width: number; height: number }, suffix: string) => {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.${suffix}.png`), fullPage: true, animations: 'disabled' });
+  };
+  await shoot(VIEWPORTS.mobile, '390x844');
+  await shoot(VIEWPORTS.desktop, '1280x800');
+  await page.setViewportSize(before);
+}
+
+/** A real JPEG, encoded by the browser, of something that looks like a bank receipt. */
+export async function receiptJpeg(browser: Browser): Promise<Buffer> {
+  const page = await browser.newPage();
+  try {
+    const dataUrl = await page.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 600;
+      c.height = 900;
+      const g = c.getContext('2d');
+      if (!g) throw new Error('no 2d context');
+      g.fillStyle = '#ffffff';
+      g.fillRect(0, 0, 600, 900);
+      g.fillStyle = '#1d7a46';
+      g.beginPath();
+      g.arc(300, 140, 60, 0, Math.PI * 2);
+      g.fill();
+      g.fillStyle = '#111';
+      g.font = 'bold 40px sans-serif';
+      g.textAlign = 'center';
+      g.fillText('1 400,00 UAH', 300, 290);
+      g.font = '26px sans-serif';
+      const lines = ['Transfer completed', 'To card **** 4444', '2026-01-01 12:03', 'Receipt #8812734'];
+      for (const [i, l] of lines.entries()) g.fillText(l, 300, 360 + i * 50);
+      return c.toDataURL('image/jpeg', 0.85);
+    });
+    return Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
+  } finally {
+    await page.close();
+  }
+}
+
+export async function waitFor(page: Page, testId: string, timeout = 10_000): Promise<void> {
+  await page.locator(`[data-testid="${testId}"]`).first().waitFor({ state: 'visible', timeout });
+}
+
+export async function text(page: Page, testId: string): Promise<string> {
+  return ((await page.locator(`[data-testid="${testId}"]`).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+}

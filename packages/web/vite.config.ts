@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default defineConfig({
+  root,
+  base: '/',
+  // Vite 8 transforms with oxc (its `esbuild` option is only a deprecated alias); no plugin is
+  // needed for Preact's automatic JSX runtime.
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  publicDir: false,
+  logLevel: 'warn',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2020',
+    // The CSP forbids inline scripts and data: modules; keep every asset a separate file.
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+    cssCodeSplit: false,
+    sourcemap: false,
+    reportCompressedSize: false,
+    rolldownOptions: {
+      // @nltrade/core's top-level tables (`STATUSES.filter`, `new Map(...)`) look like side
+      // effects to the bundler, yet core has no I/O: let it drop what the page never calls.
+      treeshake: { moduleSideEffects: (id: string) => !/[\\/]packages[\\/]core[\\/]/.test(id) },
+    },
+  },
+  server: {
+    // `vite` in dev: the API and socket live on the real server.
+    proxy: {
+      '/v1': 'http://127.0.0.1:8080',
+      '/socket.io': { target: 'http://127.0.0.1:8080', ws: true },
+    },
+  },
+});
