@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { PG_URL, dbKinds } from '../../server/test/support/system.ts';
+import { dbKinds, PG_URL } from '../../server/test/support/system.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
 const run = promisify(execFile);

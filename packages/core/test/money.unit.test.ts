@@ -12,7 +12,30 @@ test('parseAmount accepts plain decimals into minor units', () => {
 });
 
 test('parseAmount refuses everything else with INVALID_AMOUNT', () => {
-  for (const bad of ['', '0', '0.00', '-1', '+1', '1e3', '1.001', '01', '1,50', '.5', '5.', 'NaN', 'Infinity', '1000000000.01', '99999999999999', null, undefined, {}, [], true, Number.NaN, 0.1 + 0.2]) {
+  for (const bad of [
+    '',
+    '0',
+    '0.00',
+    '-1',
+    '+1',
+    '1e3',
+    '1.001',
+    '01',
+    '1,50',
+    '.5',
+    '5.',
+    'NaN',
+    'Infinity',
+    '1000000000.01',
+    '99999999999999',
+    null,
+    undefined,
+    {},
+    [],
+    true,
+    Number.NaN,
+    0.1 + 0.2,
+  ]) {
     assert.throws(
       () => parseAmount(bad),
       (e: unknown) => e instanceof AppError && e.code === 'INVALID_AMOUNT',

@@ -9,13 +9,13 @@ import {
   type ActorType,
   AppError,
   FINAL_STATUSES,
+  findRule,
   type InvoiceState,
+  initialState,
   STATUSES,
   type Status,
-  TRANSITIONS,
   type Timeouts,
-  findRule,
-  initialState,
+  TRANSITIONS,
   transition,
 } from '../src/index.ts';
 
@@ -40,7 +40,13 @@ function state(status: Status, extra: Partial<InvoiceState> = {}): InvoiceState 
 /** The actor and input that satisfy every guard of a rule, so only the table decides. */
 function happyCase(action: Action, actorType: ActorType): { actor: Actor; input: ActionInput; extra: Partial<InvoiceState> } {
   const id = { merchant: 'm1', payer: '203.0.113.7', trader: 't1', admin: 'a1', system: null }[actorType];
-  const input: ActionInput = { card: CARD, amount: '1200.00', photoUrl: 'https://shop.example/r.jpg', decision: 'success', reason: 'checked' };
+  const input: ActionInput = {
+    card: CARD,
+    amount: '1200.00',
+    photoUrl: 'https://shop.example/r.jpg',
+    decision: 'success',
+    reason: 'checked',
+  };
   const extra: Partial<InvoiceState> = action === 'expire' ? { deadlineAt: NOW - 1 } : {};
   return { actor: { type: actorType, id }, input, extra };
 }
@@ -124,8 +130,14 @@ describe('guards and effects', () => {
     const r = transition(state('wait card'), 'setCard', t, { card: '4441 1144 4111 4442' }, NOW, TIMEOUTS);
     assert.equal(r.patch.card, CARD);
     assert.equal(r.patch.deadlineAt, NOW + 960_000);
-    assert.throws(() => transition(state('wait card'), 'setCard', t, { card: '4441114441114443' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'INVALID_CARD');
-    assert.throws(() => transition(state('wait card'), 'setCard', t, { card: 42 }, NOW, TIMEOUTS), (e: AppError) => e.code === 'INVALID_CARD');
+    assert.throws(
+      () => transition(state('wait card'), 'setCard', t, { card: '4441114441114443' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'INVALID_CARD',
+    );
+    assert.throws(
+      () => transition(state('wait card'), 'setCard', t, { card: 42 }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'INVALID_CARD',
+    );
   });
 
   test("a trader cannot act on another trader's invoice", () => {
@@ -144,8 +156,14 @@ describe('guards and effects', () => {
 
   test('payer actions need the bound IP', () => {
     const payer = { type: 'payer', id: '198.51.100.1' } as const;
-    assert.throws(() => transition(state('send card', { ip: null }), 'paid', payer, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'IP_NOT_BOUND');
-    assert.throws(() => transition(state('send card'), 'paid', payer, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'IP_MISMATCH');
+    assert.throws(
+      () => transition(state('send card', { ip: null }), 'paid', payer, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'IP_NOT_BOUND',
+    );
+    assert.throws(
+      () => transition(state('send card'), 'paid', payer, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'IP_MISMATCH',
+    );
     assert.throws(
       () => transition(state('waitPhoto'), 'proofPhoto', payer, { photoUrl: 'https://x/y' }, NOW, TIMEOUTS),
       (e: AppError) => e.code === 'IP_MISMATCH',
@@ -159,8 +177,14 @@ describe('guards and effects', () => {
       (e: AppError) => e.code === 'DEADLINE_PASSED',
     );
     const sys = { type: 'system', id: null } as const;
-    assert.throws(() => transition(state('send card', { deadlineAt: NOW + 1 }), 'expire', sys, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'TRANSITION_REFUSED');
-    assert.throws(() => transition(state('send card', { deadlineAt: null }), 'expire', sys, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'TRANSITION_REFUSED');
+    assert.throws(
+      () => transition(state('send card', { deadlineAt: NOW + 1 }), 'expire', sys, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'TRANSITION_REFUSED',
+    );
+    assert.throws(
+      () => transition(state('send card', { deadlineAt: null }), 'expire', sys, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'TRANSITION_REFUSED',
+    );
   });
 
   test('changeAmount recomputes recive_value and keeps the previous amount', () => {
@@ -177,7 +201,10 @@ describe('guards and effects', () => {
   test('merchant remove is refused once the payer has paid, and for other merchants', () => {
     const m = { type: 'merchant', id: 'm1' } as const;
     for (const s of ['pay', 'waitPhoto', 'notApprove'] as const) {
-      assert.throws(() => transition(state(s), 'remove', m, {}, NOW, TIMEOUTS), (e: AppError) => e.code === 'ALREADY_PAID');
+      assert.throws(
+        () => transition(state(s), 'remove', m, {}, NOW, TIMEOUTS),
+        (e: AppError) => e.code === 'ALREADY_PAID',
+      );
     }
     assert.throws(
       () => transition(state('send card'), 'remove', { type: 'merchant', id: 'm2' }, {}, NOW, TIMEOUTS),
@@ -187,8 +214,17 @@ describe('guards and effects', () => {
 
   test('admin decide needs a valid decision and a reason', () => {
     const a = { type: 'admin', id: 'a1' } as const;
-    assert.equal(transition(state('notApprove'), 'decide', a, { decision: 'canceled', reason: 'fake receipt' }, NOW, TIMEOUTS).to, 'canceled');
-    assert.throws(() => transition(state('notApprove'), 'decide', a, { decision: 'maybe', reason: 'x' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'VALIDATION_FAILED');
-    assert.throws(() => transition(state('notApprove'), 'decide', a, { decision: 'success' }, NOW, TIMEOUTS), (e: AppError) => e.code === 'VALIDATION_FAILED');
+    assert.equal(
+      transition(state('notApprove'), 'decide', a, { decision: 'canceled', reason: 'fake receipt' }, NOW, TIMEOUTS).to,
+      'canceled',
+    );
+    assert.throws(
+      () => transition(state('notApprove'), 'decide', a, { decision: 'maybe', reason: 'x' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'VALIDATION_FAILED',
+    );
+    assert.throws(
+      () => transition(state('notApprove'), 'decide', a, { decision: 'success' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'VALIDATION_FAILED',
+    );
   });
 });

@@ -1,6 +1,13 @@
 import type { InvoiceEvent } from '@nltrade/core';
 
-export type InvoiceListener = (event: InvoiceEvent) => void;
+/** `remote` is true for an event another server process published (see PgEventBridge). */
+export interface EventMeta {
+  readonly remote: boolean;
+}
+
+export type InvoiceListener = (event: InvoiceEvent, meta: EventMeta) => void;
+
+const LOCAL: EventMeta = { remote: false };
 
 /**
  * In-process fan-out of domain events. Listeners (socket rooms, webhooks, metrics) must not
@@ -19,10 +26,10 @@ export class EventBus {
     this.#onError = handler;
   }
 
-  publish(event: InvoiceEvent): void {
+  publish(event: InvoiceEvent, meta: EventMeta = LOCAL): void {
     for (const listener of this.#listeners) {
       try {
-        listener(event);
+        listener(event, meta);
       } catch (err) {
         this.#onError(err);
       }

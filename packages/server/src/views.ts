@@ -10,8 +10,13 @@ export interface CheckoutView {
   currency: 'UAH';
   status: Status;
   statusLabel: Readonly<Record<Locale, string>>;
-  /** The card to pay to, digits only; null before the trader has set it and after cancellation. */
+  /**
+   * The card to pay to, digits only, for the payer (the bound IP); masked for anyone else who
+   * knows the UID; null before the trader has set it and after cancellation.
+   */
   card: string | null;
+  /** Seconds the payer has to pay once the card is shown (the invoice's payment_timeout). */
+  paymentTimeoutSeconds: number;
   /** ISO time the payer must pay by; only while `send card`. */
   deadlineAt: string | null;
   serverTime: string;
@@ -67,6 +72,11 @@ function fixedAmount(text: string | null): string | null {
   }
 }
 
+function payerCard(invoice: Invoice, viewerIp: string | undefined): string | null {
+  if (invoice.card === null || !CARD_VISIBLE.has(invoice.status)) return null;
+  return viewerIp !== undefined && viewerIp === invoice.ip ? invoice.card : maskCard(invoice.card);
+}
+
 export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): CheckoutView {
   const view: CheckoutView = {
     uid: invoice.uid,
@@ -75,7 +85,8 @@ export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): 
     currency: 'UAH',
     status: invoice.status,
     statusLabel: STATUS_LABELS[invoice.status],
-    card: invoice.card !== null && CARD_VISIBLE.has(invoice.status) ? invoice.card : null,
+    card: payerCard(invoice, viewerIp),
+    paymentTimeoutSeconds: invoice.paymentTimeout,
     deadlineAt: invoice.status === 'send card' ? iso(invoice.deadlineAt) : null,
     serverTime: new Date(now).toISOString(),
     version: invoice.version,

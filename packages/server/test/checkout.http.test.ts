@@ -55,6 +55,7 @@ for (const kind of await dbKinds()) {
         'currency',
         'deadlineAt',
         'ip',
+        'paymentTimeoutSeconds',
         'photoUploaded',
         'previousAmount',
         'resolution',
@@ -68,6 +69,7 @@ for (const kind of await dbKinds()) {
         'viewerIp',
       ]);
       assert.equal(r.body.amount, '1500.50');
+      assert.equal(r.body.paymentTimeoutSeconds, 960);
       assert.equal(r.body.version, 1);
       assert.equal(r.body.deadlineAt, null, 'the accept timer is not the payer’s business');
       assert.ok(Number.isFinite(Date.parse(r.body.serverTime)));

@@ -45,6 +45,33 @@ for (const kind of await dbKinds()) {
       await b.next('invoce:refetch');
     });
 
+    test('the full card goes only to the bound IP; everyone else sees it masked', async () => {
+      const uid = await l.invoice();
+      const trader = await l.account('trader');
+      const a = await l.connect(FIRST);
+      a.join(uid);
+      await a.next('ip:send');
+      await a.next('invoice:update');
+      const b = await l.connect(SECOND);
+      b.join(uid);
+      await b.next('ip:send');
+      await b.next('invoice:update');
+      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      const cardOf = async (r: typeof a) => {
+        for (;;) {
+          const [v] = (await r.next('invoice:update')) as [CheckoutView];
+          if (v.status === 'send card') return v.card;
+        }
+      };
+      assert.equal(await cardOf(a), '5555555555554444');
+      assert.equal(await cardOf(b), '5555-55**-****-4444');
+      const mine = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: FIRST });
+      assert.equal(mine.body.card, '5555555555554444');
+      const theirs = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: SECOND });
+      assert.equal(theirs.body.card, '5555-55**-****-4444');
+    });
+
     test('payer actions before anyone joined are refused with IP_NOT_BOUND', async () => {
       const uid = await l.invoice();
       const trader = await l.account('trader');
@@ -146,7 +173,7 @@ for (const kind of await dbKinds()) {
       while (versions.length < 3) {
         const [v] = (await s.next('invoice:update')) as [CheckoutView];
         versions.push(v.version);
-        assert.equal(v.viewerIp, undefined);
+        assert.equal(v.viewerIp, '192.0.2.50');
       }
       assert.deepEqual(
         versions,

@@ -96,10 +96,17 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     lastVersion.delete(room);
   });
 
-  const emitView = (room: string, view: CheckoutView): void => {
-    if ((lastVersion.get(room) ?? 0) >= view.version) return;
-    lastVersion.set(room, view.version);
-    io.to(room).emit('invoice:update', view);
+  // Each socket gets its own view: the full card goes only to sockets from the bound IP.
+  const emitView = (room: string, invoice: Invoice): void => {
+    if ((lastVersion.get(room) ?? 0) >= invoice.version) return;
+    lastVersion.set(room, invoice.version);
+    const members = io.of('/').adapter.rooms.get(room);
+    if (!members) return;
+    const now = system.clock.now();
+    for (const id of members) {
+      const socket = io.of('/').sockets.get(id);
+      if (socket) socket.emit('invoice:update', checkoutView(invoice, now, socket.data.ip));
+    }
   };
 
   const onEvent = (event: InvoiceEvent): void => {
@@ -109,7 +116,7 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     io.to(room).emit('invoce:refetch');
     system.invoices.findByUid(event.uid).then(
       (invoice) => {
-        if (invoice) emitView(room, checkoutView(invoice, system.clock.now()));
+        if (invoice) emitView(room, invoice);
       },
       (err: unknown) => opts.onError(err),
     );
