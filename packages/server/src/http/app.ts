@@ -1,7 +1,7 @@
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
-import { installErrorHandling } from './errors.ts';
+import { installErrorHandling, toErrorBody } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { registerLegacyRoutes } from './routes/legacy.ts';
@@ -27,6 +27,11 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     logController: new LogController({ disableRequestLogging: true }),
     // A browser's keep-alive or long-poll must not hold a shutdown or restart for a minute.
     forceCloseConnections: true,
+    // Errors raised before routing (a malformed URL, say) get the same body as all others.
+    frameworkErrors: (error, _request, reply) => {
+      const { statusCode, body } = toErrorBody(error);
+      void (reply as FastifyReply).code(statusCode === 500 ? 400 : statusCode).send(body);
+    },
   });
   app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request) => {

@@ -16,7 +16,8 @@ export function bearerToken(request: FastifyRequest): string | null {
 export async function requireAccount(system: System, request: FastifyRequest, role: Role): Promise<Account> {
   const account = await system.accounts.authenticate(bearerToken(request));
   if (!account) throw new AppError('UNAUTHORIZED');
-  if (account.role !== role) throw new AppError('FORBIDDEN', `This needs a ${role} token`);
+  if (account.role !== role)
+    throw new AppError('FORBIDDEN', role === 'admin' ? 'This needs an administrator token' : 'This needs a trader token');
   return account;
 }
 

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/http/app.ts';
+import { type TestSystem, testSystem } from './support/system.ts';
+
+// What an attacker sends first: every answer is the catalog's JSON error, never a framework
+// default, a stack trace or a 500.
+describe('garbage in, clear errors out', () => {
+  let t: TestSystem;
+  let app: FastifyInstance;
+  before(async () => {
+    t = await testSystem('sqlite');
+    app = await buildApp(t.system);
+  });
+  after(async () => {
+    await app.close();
+    await t.cleanup();
+  });
+
+  const cases: { name: string; method: 'GET' | 'POST'; url: string; headers?: Record<string, string>; payload?: string; status: number }[] =
+    [
+      { name: 'malformed percent-encoding in the URL', method: 'GET', url: '/v1/checkout/%00%ff', status: 400 },
+      { name: 'unknown route', method: 'GET', url: '/wp-login.php', status: 404 },
+      {
+        name: 'JSON with __proto__',
+        method: 'POST',
+        url: '/method/RemoteInvoiceApi',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"__proto__":{"a":1}}',
+        status: 400,
+      },
+      {
+        name: 'truncated JSON',
+        method: 'POST',
+        url: '/method/RemoteInvoiceApi',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"data":',
+        status: 400,
+      },
+      {
+        name: 'JSON array body',
+        method: 'POST',
+        url: '/method/RemoteInvoiceApi',
+        headers: { 'content-type': 'application/json' },
+        payload: '[1,2,3]',
+        status: 401,
+      },
+      {
+        name: 'unsupported content type',
+        method: 'POST',
+        url: '/method/RemoteInvoiceApi',
+        headers: { 'content-type': 'application/xml' },
+        payload: '<a/>',
+        status: 415,
+      },
+      {
+        name: 'body over the limit',
+        method: 'POST',
+        url: '/method/RemoteInvoiceApi',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"data":"${'A'.repeat(70_000)}"}`,
+        status: 413,
+      },
+      { name: 'trader route without a token', method: 'GET', url: '/v1/trader/invoices', status: 401 },
+      {
+        name: 'trader route with a bogus scheme',
+        method: 'GET',
+        url: '/v1/trader/invoices',
+        headers: { authorization: 'Basic Zm9vOmJhcg==' },
+        status: 401,
+      },
+      { name: 'checkout of a malformed uid', method: 'GET', url: '/v1/checkout/..%2f..%2fetc', status: 400 },
+      { name: 'asset path traversal', method: 'GET', url: '/assets/..%2f..%2fpackage.json', status: 404 },
+    ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const r = await app.inject({ method: c.method, url: c.url, headers: c.headers ?? {}, payload: c.payload ?? '' });
+      assert.equal(r.statusCode, c.status, r.body);
+      const body = r.json() as { status: unknown; code: unknown; message: unknown };
+      assert.equal(body.status, false);
+      assert.equal(typeof body.code, 'string');
+      assert.equal(typeof body.message, 'string');
+      assert.doesNotMatch(r.body, /at .*\.ts:\d+|node_modules|Error:/);
+    });
+  }
+});
