@@ -85,3 +85,54 @@ describe('garbage in, clear errors out', () => {
     });
   }
 });
+
+describe('browser integrations on merchants’ own sites (CORS)', () => {
+  let t: TestSystem;
+  let app: FastifyInstance;
+  before(async () => {
+    t = await testSystem('sqlite');
+    app = await buildApp(t.system);
+  });
+  after(async () => {
+    await app.close();
+    await t.cleanup();
+  });
+
+  test('the legacy endpoints answer preflights and every answer, errors included, may be read cross-origin', async () => {
+    for (const url of ['/method/RemoteInvoiceApi', '/helpers/getLatestPublicRemoteRsaKey.php']) {
+      const pre = await app.inject({
+        method: 'OPTIONS',
+        url,
+        headers: {
+          origin: 'https://shop.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+      assert.equal(pre.statusCode, 204);
+      assert.equal(pre.headers['access-control-allow-origin'], '*');
+      assert.match(String(pre.headers['access-control-allow-headers']), /content-type/);
+    }
+    const denied = await app.inject({
+      method: 'POST',
+      url: '/method/RemoteInvoiceApi',
+      headers: { origin: 'https://shop.example' },
+      payload: { access_token: 'x', data: 'AAAA' },
+    });
+    assert.equal(denied.statusCode, 401);
+    assert.equal(denied.headers['access-control-allow-origin'], '*');
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/method/RemoteInvoiceApi',
+      headers: { 'content-type': 'application/json' },
+      payload: '{',
+    });
+    assert.equal(broken.statusCode, 400);
+    assert.equal(broken.headers['access-control-allow-origin'], '*');
+  });
+
+  test('the v1 API stays same-origin', async () => {
+    const r = await app.inject({ method: 'GET', url: '/v1/trader/invoices', headers: { origin: 'https://evil.example' } });
+    assert.equal(r.headers['access-control-allow-origin'], undefined);
+  });
+});

@@ -217,3 +217,17 @@ for (const kind of await dbKinds()) {
     });
   });
 }
+
+describe('realtime from a merchant’s own page (CORS)', () => {
+  test('the polling handshake may be read from another origin', async () => {
+    const l = await live('sqlite');
+    try {
+      const res = await fetch(`${l.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://shop.example' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), '*');
+      assert.match(await res.text(), /"sid"/);
+    } finally {
+      await l.close();
+    }
+  });
+});

@@ -67,6 +67,9 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
   const io: RealtimeServer = new Server(httpServer, {
     path: '/socket.io',
     serveClient: false,
+    // Merchants' own pages open the channel from their origin, as with the original service;
+    // no cookies ride on it, so any origin may connect.
+    cors: { origin: '*', methods: ['GET', 'POST'] },
     // Clients send one short string; a large frame can only be abuse.
     maxHttpBufferSize: 4 * 1024,
     connectTimeout: 10_000,
