@@ -8,6 +8,10 @@
  * const open = await trader.traderInvoices({ status: 'not approve exchange' });
  * ```
  */
+import { NlTradeError } from './errors.ts';
+
+export { NlTradeError } from './errors.ts';
+
 export interface ClientOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
@@ -17,18 +21,6 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Request timeout in ms (default 15000). */
   timeoutMs?: number;
-}
-
-/** The error every failed call throws: the server's catalog code, HTTP status and message. */
-export class NlTradeError extends Error {
-  readonly code: string;
-  readonly httpStatus: number;
-  constructor(code: string, httpStatus: number, message: string) {
-    super(message);
-    this.name = 'NlTradeError';
-    this.code = code;
-    this.httpStatus = httpStatus;
-  }
 }
 
 /** An invoice as a trader or administrator sees it (card masked unless it is the trader's own). */
@@ -205,3 +197,6 @@ export class NlTradeClient {
     return this.request('POST', `/v1/trader/invoices/${encodeURIComponent(uid)}/${action}`, body);
   }
 }
+
+export { historyOf, type LegacyInvoice, RemoteInvoiceClient, type RemoteInvoiceClientOptions } from './legacy.ts';
+export { type InvoiceUpdate, type InvoiceWatch, type WatchHandlers, watchInvoice } from './realtime.ts';

@@ -1,0 +1,237 @@
+import { constants, publicEncrypt } from 'node:crypto';
+import { NlTradeError } from './errors.ts';
+
+/** One invoice as the Remote Invoice API's `get` returns it: every value a string or null. */
+export interface LegacyInvoice {
+  id: string;
+  telegram_id: string | null;
+  trader_id: string | null;
+  name_ex: string;
+  send_value: string;
+  recive_value: string;
+  currency: string;
+  card_f_pay: string | null;
+  msg: string | null;
+  approve_photo: string | null;
+  technical: string | null;
+  status: string;
+  date: string;
+  codeex: string | null;
+  pay_info: string | null;
+  trader_photo: string | null;
+  pay_date: string | null;
+  uid_link: string;
+  ip: string | null;
+  payment_timeout: string;
+  accept_date: string | null;
+  /** A JSON string of `[{date, status}]`; see {@link historyOf}. */
+  exchange_log: string;
+  trader_change_price: string | null;
+  exchange_type: string;
+  user_id: string | null;
+}
+
+export interface RemoteInvoiceClientOptions {
+  /** The server's base URL, e.g. `https://gateway.example`. */
+  baseUrl: string;
+  /** The merchant's access token. */
+  accessToken: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+const VERIFICATION_WORD = 'bandasosamba';
+const TOO_OLD = 'Your key is too old';
+
+function rot13Letters(text: string): string {
+  return text.replace(/[a-zA-Z]/g, (c) => {
+    const base = c <= 'Z' ? 65 : 97;
+    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
+  });
+}
+
+/**
+ * A client of the NL-Trade Remote Invoice API (the RSA-enveloped legacy protocol), for
+ * Node.js. Unlike the original reference client it caches the public key and fetches it
+ * again only when the server says the key is too old.
+ *
+ * @example
+ * ```ts
+ * import { RemoteInvoiceClient } from '@nltrade/sdk';
+ * const api = new RemoteInvoiceClient({ baseUrl: 'http://127.0.0.1:8080', accessToken: process.env.NLTRADE_TOKEN! });
+ * const uid = await api.create('Order #42', '1500.00');
+ * const invoice = await api.get(uid);
+ * ```
+ */
+export class RemoteInvoiceClient {
+  readonly #baseUrl: string;
+  readonly #token: string;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  #key: Promise<string> | undefined;
+
+  constructor(options: RemoteInvoiceClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#token = options.accessToken;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  /**
+   * The merchant's current public key (PKCS#1 PEM), fetched once and cached.
+   *
+   * @example
+   * ```ts
+   * const pem = await api.publicKey();
+   * ```
+   */
+  publicKey(): Promise<string> {
+    this.#key ??= this.#fetchKey().catch((err: unknown) => {
+      this.#key = undefined;
+      throw err;
+    });
+    return this.#key;
+  }
+
+  /**
+   * Creates an invoice; returns its UID (`uid_link`), the part of the payer's link.
+   *
+   * @example
+   * ```ts
+   * const uid = await api.create('Order #42', '1500.00');
+   * ```
+   */
+  async create(title: string, price: string): Promise<string> {
+    const data = await this.call<{ yourLink: string }>({ type: 'create', title, price });
+    return data.yourLink;
+  }
+
+  /**
+   * Reads one invoice.
+   *
+   * @example
+   * ```ts
+   * const { status, card_f_pay } = await api.get(uid);
+   * ```
+   */
+  async get(uid: string): Promise<LegacyInvoice> {
+    const data = await this.call<{ invoice: LegacyInvoice[] }>({ type: 'get', uid_link: uid });
+    const invoice = data.invoice[0];
+    if (!invoice) throw new NlTradeError('BAD_RESPONSE', 200, 'The server returned no invoice');
+    return invoice;
+  }
+
+  /**
+   * The payer says they paid (`send card` → `pay`). Must come from the IP bound to the invoice.
+   *
+   * @example
+   * ```ts
+   * await api.markPaid(uid);
+   * ```
+   */
+  async markPaid(uid: string, log = 'Заявка оплаченна клієнтом'): Promise<void> {
+    await this.call({ type: 'update', uid_link: uid, status: 'pay', log });
+  }
+
+  /**
+   * Sends the URL of the payer's receipt photo after a dispute (`waitPhoto` → `notApprove`).
+   *
+   * @example
+   * ```ts
+   * await api.sendProofPhoto(uid, 'https://shop.example/receipts/42.jpg');
+   * ```
+   */
+  async sendProofPhoto(uid: string, photoUrl: string, log = 'Фото підтвердження відправленно'): Promise<void> {
+    await this.call({ type: 'update', uid_link: uid, status: 'notApprove', approve_photo: photoUrl, log });
+  }
+
+  /**
+   * Cancels an invoice the payer has not paid yet; the record stays, with status `canceled`.
+   *
+   * @example
+   * ```ts
+   * await api.remove(uid);
+   * ```
+   */
+  async remove(uid: string): Promise<void> {
+    await this.call({ type: 'remove', uid_link: uid });
+  }
+
+  /**
+   * Sends any request object through the envelope and returns `response.data`. On "Your key
+   * is too old" it fetches the new key once and retries.
+   *
+   * @example
+   * ```ts
+   * const data = await api.call<{ yourLink: string }>({ type: 'create', title: 'x', price: '1' });
+   * ```
+   */
+  async call<T = unknown>(request: Record<string, unknown>): Promise<T> {
+    try {
+      return await this.#send<T>(await this.publicKey(), request);
+    } catch (err) {
+      if (!(err instanceof NlTradeError) || err.message !== TOO_OLD) throw err;
+      this.#key = undefined;
+      return this.#send<T>(await this.publicKey(), request);
+    }
+  }
+
+  async #send<T>(pem: string, request: Record<string, unknown>): Promise<T> {
+    const plaintext = Buffer.from(JSON.stringify({ ...request, verificationWord: VERIFICATION_WORD }), 'utf8');
+    let data: string;
+    try {
+      data = publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_PADDING }, plaintext).toString('base64');
+    } catch {
+      throw new NlTradeError('REQUEST_TOO_LARGE', 0, `The request (${plaintext.length} bytes) does not fit one RSA block of this key`);
+    }
+    const json = await this.#post('/method/RemoteInvoiceApi', 'application/json', JSON.stringify({ data, access_token: this.#token }));
+    return (json as { response?: { data?: T } }).response?.data as T;
+  }
+
+  async #fetchKey(): Promise<string> {
+    const body = new URLSearchParams({ access_token: this.#token }).toString();
+    const json = (await this.#post('/helpers/getLatestPublicRemoteRsaKey.php', 'application/x-www-form-urlencoded', body)) as {
+      response?: { data?: { result?: string } };
+    };
+    const result = json.response?.data?.result;
+    if (typeof result !== 'string') throw new NlTradeError('BAD_RESPONSE', 200, 'The key answer has no result');
+    return rot13Letters(Buffer.from(result, 'base64').toString('utf8'));
+  }
+
+  async #post(path: string, type: string, body: string): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await this.#fetch(this.#baseUrl + path, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      throw new NlTradeError('NETWORK', 0, `Cannot reach ${this.#baseUrl}: ${(err as Error).message}`);
+    }
+    let json: { status?: boolean; code?: string; message?: string };
+    try {
+      json = (await res.json()) as typeof json;
+    } catch {
+      throw new NlTradeError('BAD_RESPONSE', res.status, `The server answered ${res.status} with a non-JSON body`);
+    }
+    if (!res.ok || json.status !== true) {
+      throw new NlTradeError(json.code ?? 'HTTP_ERROR', res.status, json.message ?? `HTTP ${res.status}`);
+    }
+    return json;
+  }
+}
+
+/**
+ * The history of a legacy invoice record, parsed from its `exchange_log` string.
+ *
+ * @example
+ * ```ts
+ * for (const { date, status } of historyOf(await api.get(uid))) console.log(date, status);
+ * ```
+ */
+export function historyOf(invoice: Pick<LegacyInvoice, 'exchange_log'>): { date: string; status: string }[] {
+  const parsed: unknown = JSON.parse(invoice.exchange_log);
+  return Array.isArray(parsed) ? (parsed as { date: string; status: string }[]) : [];
+}
