@@ -4,3 +4,4 @@ export * from './events.ts';
 export * from './money.ts';
 export * from './statuses.ts';
 export * from './transitions.ts';
+export * from './views.ts';

@@ -1,35 +1,7 @@
-import { formatAmountFixed, type Locale, maskCard, parseAmount, STATUS_LABELS, type Status } from '@nltrade/core';
+import { type CheckoutView, formatAmountFixed, type Locale, maskCard, parseAmount, STATUS_LABELS, type Status } from '@nltrade/core';
 import type { Invoice } from './services/invoices.ts';
 
-/** What the payer's checkout page sees: no account ids, the full card only while it matters. */
-export interface CheckoutView {
-  uid: string;
-  title: string;
-  /** send_value, always two decimals ("1500.50"). */
-  amount: string;
-  currency: 'UAH';
-  status: Status;
-  statusLabel: Readonly<Record<Locale, string>>;
-  /**
-   * The card to pay to, digits only, for the payer (the bound IP); masked for anyone else who
-   * knows the UID; null before the trader has set it and after cancellation.
-   */
-  card: string | null;
-  /** Seconds the payer has to pay once the card is shown (the invoice's payment_timeout). */
-  paymentTimeoutSeconds: number;
-  /** ISO time the payer must pay by; only while `send card`. */
-  deadlineAt: string | null;
-  serverTime: string;
-  version: number;
-  /** The amount before the trader changed it (trader_change_price). */
-  previousAmount: string | null;
-  photoUploaded: boolean;
-  returnUrl: string | null;
-  resolution: string | null;
-  /** The requester's own IP, so the page can compare it with `ip` without another service. */
-  viewerIp?: string;
-  ip: string | null;
-}
+export type { CheckoutView };
 
 /** What traders and administrators see. */
 export interface StaffInvoiceView {
