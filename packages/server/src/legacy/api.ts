@@ -1,4 +1,5 @@
 import { AppError } from '@nltrade/core';
+import type { MerchantAuth } from '../services/merchants.ts';
 import type { System } from '../system.ts';
 import { encodePublicKey, type LegacyRecord, legacyRecord } from './record.ts';
 import { accessTokenOf, ciphertextOf, type LegacyRequest, parseUpdate, requestType, uidOf } from './request.ts';
@@ -13,6 +14,11 @@ const answer = <T>(data: T): LegacyAnswer<T> => ({ status: true, response: { dat
 /** The same answer for every request that does not decrypt to a valid request object. */
 const undecryptable = (): AppError =>
   new AppError('BAD_REQUEST', 'The data could not be decrypted into a valid request; check the key, the padding and the verification word');
+
+function currentKey(auth: MerchantAuth): number[] {
+  const key = auth.keys[0];
+  return key?.state === 'current' ? [key.id] : [];
+}
 
 /** The NL-Trade Remote Invoice API (protocol §3, §4) on top of the services. */
 export class LegacyApi {
@@ -33,18 +39,27 @@ export class LegacyApi {
   async call(body: unknown, clientIp: string): Promise<LegacyAnswer<unknown>> {
     const { merchants, rsa } = this.#system;
     // The token is checked before any RSA work, so strangers cannot make us spend it.
-    const found = await merchants.authenticateWithKeys(accessTokenOf(body));
+    const token = accessTokenOf(body);
+    let found = await merchants.authenticateWithKeys(token);
     if (!found) throw new AppError('UNAUTHORIZED');
-    const { merchant, keys } = found;
     const ciphertext = ciphertextOf(body);
-    const current = keys[0]?.state === 'current' ? [keys[0].id] : [];
-    const retired = keys.filter((k) => k.state === 'retired').map((k) => k.id);
     // A valid request costs one RSA operation; only a failure pays for the retired keys.
-    const outcome = await rsa.decrypt(current, ciphertext);
+    let outcome = await rsa.decrypt(currentKey(found), ciphertext);
     if (outcome.request === null) {
+      // The key list may be up to a second old: a key rotated on another node meanwhile is
+      // the client's new current key. Whether the list changed is no secret of the request.
+      const fresh = await merchants.authenticateWithKeys(token, { fresh: true });
+      if (fresh && fresh.keys[0]?.id !== found.keys[0]?.id) {
+        found = fresh;
+        outcome = await rsa.decrypt(currentKey(found), ciphertext);
+      }
+    }
+    if (outcome.request === null) {
+      const retired = found.keys.filter((k) => k.state === 'retired').map((k) => k.id);
       const old = await rsa.decrypt(retired, ciphertext);
       throw old.request === null ? undecryptable() : new AppError('KEY_TOO_OLD');
     }
+    const { merchant } = found;
     return this.#dispatch(merchant.id, outcome.request, clientIp);
   }
 

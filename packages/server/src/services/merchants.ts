@@ -14,6 +14,20 @@ export interface Merchant {
   readonly name: string;
 }
 
+export interface MerchantAuth {
+  readonly merchant: Merchant;
+  /** The current key first, then the most recently retired ones. */
+  readonly keys: readonly MerchantKey[];
+}
+
+/**
+ * How long a merchant's token and key list may be reused without asking the database. A
+ * key rotated by another process is seen within this time; callers that fail to decrypt
+ * with a cached key list ask again with `fresh` (see LegacyApi), so nobody is refused.
+ */
+const AUTH_CACHE_MS = 1000;
+const AUTH_CACHE_MAX = 10_000;
+
 export interface MerchantKey {
   readonly id: number;
   readonly bits: number;
@@ -28,6 +42,7 @@ export class MerchantService {
   readonly #clock: Clock;
   readonly #masterKey: MasterKey;
   readonly #keyBits: number;
+  readonly #authCache = new Map<string, { auth: MerchantAuth; expires: number }>();
 
   constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number) {
     this.#db = db;
@@ -65,23 +80,31 @@ export class MerchantService {
    * The merchant and its decryption keys (current first, then recently retired) in one
    * query: the legacy API's hot path pays a single round trip before the RSA work.
    */
-  async authenticateWithKeys(token: unknown): Promise<{ merchant: Merchant; keys: MerchantKey[] } | null> {
+  async authenticateWithKeys(token: unknown, options: { fresh?: boolean } = {}): Promise<MerchantAuth | null> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    const hash = hashToken(token);
+    const now = this.#clock.now();
+    const hit = this.#authCache.get(hash);
+    if (hit && !options.fresh && hit.expires > now) return hit.auth;
     const rows = await this.#db
       .selectFrom('merchants')
       .innerJoin('merchant_keys', 'merchant_keys.merchant_id', 'merchants.id')
       .select(['merchants.id as merchant_id', 'merchants.name', 'merchant_keys.id as key_id', 'merchant_keys.bits', 'merchant_keys.state'])
-      .where('merchants.token_hash', '=', hashToken(token))
+      .where('merchants.token_hash', '=', hash)
       .orderBy('merchant_keys.id', 'desc')
       .limit(RETIRED_KEYS_RECOGNISED + 1)
       .execute();
     const first = rows[0];
     if (!first) return null;
     const keys = rows.map((r) => ({ id: r.key_id, bits: r.bits, state: r.state }));
-    return {
+    const auth: MerchantAuth = {
       merchant: { id: String(first.merchant_id), name: first.name },
       keys: [...keys.filter((k) => k.state === 'current'), ...keys.filter((k) => k.state === 'retired')],
     };
+    // Unknown tokens are never cached, so a burst of guesses cannot crowd out real merchants.
+    if (this.#authCache.size >= AUTH_CACHE_MAX) this.#authCache.clear();
+    this.#authCache.set(hash, { auth, expires: now + AUTH_CACHE_MS });
+    return auth;
   }
 
   async get(merchantId: string): Promise<Merchant | null> {
@@ -96,7 +119,7 @@ export class MerchantService {
     const merchant = await this.get(merchantId);
     if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
     const keys = await this.#generate();
-    return this.#db.transaction().execute(async (trx) => {
+    const rotated = await this.#db.transaction().execute(async (trx) => {
       await trx
         .updateTable('merchant_keys')
         .set({ state: 'retired', retired_at: this.#clock.now() })
@@ -106,6 +129,8 @@ export class MerchantService {
       const id = await this.#insertKey(trx, Number(merchant.id), keys);
       return { id, bits: this.#keyBits, state: 'current' as const };
     });
+    this.#authCache.clear();
+    return rotated;
   }
 
   async currentPublicPem(merchantId: string): Promise<string> {

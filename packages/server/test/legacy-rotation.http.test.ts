@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createSystem, type System } from '../src/system.ts';
+import { type Live, live } from './support/live.ts';
+import { ReferenceClient } from './support/reference-client.ts';
+import { dbKinds } from './support/system.ts';
+
+// The legacy API keeps a merchant's token and key list for up to a second. A key rotated by
+// another process (an admin command, another node) within that second must still work for
+// a client that fetched the new key, and the old key must be told "too old".
+for (const kind of await dbKinds()) {
+  describe(`key rotation by another process (${kind})`, () => {
+    let l: Live;
+    let other: System;
+    before(async () => {
+      l = await live(kind);
+      other = await createSystem(l.ts.system.config);
+    });
+    after(async () => {
+      await other.close();
+      await l.close();
+    });
+
+    test('the new key works at once; the old one is too old', async () => {
+      const client = new ReferenceClient(l.url, l.merchantToken);
+      const oldKey = await client.fetchPublicKey();
+      const uid = await client.create('Before rotation', '10');
+      // This request puts the merchant's keys in the server's short cache.
+      assert.equal((await client.callWithKey(oldKey, { type: 'get', uid_link: uid })).http, 200);
+
+      await other.merchants.rotateKey(l.merchantId);
+      const newKey = await client.fetchPublicKey();
+      assert.notEqual(newKey, oldKey);
+      const fresh = await client.callWithKey(newKey, { type: 'get', uid_link: uid });
+      assert.equal(fresh.http, 200, JSON.stringify(fresh.json));
+      assert.equal(fresh.json.response.data.invoice[0].uid_link, uid);
+
+      const stale = await client.callWithKey(oldKey, { type: 'get', uid_link: uid });
+      assert.equal(stale.http, 400);
+      assert.equal(stale.json.message, 'Your key is too old');
+    });
+  });
+}
