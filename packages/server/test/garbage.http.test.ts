@@ -6,18 +6,18 @@ import { type TestSystem, testSystem } from './support/system.ts';
 
 // What an attacker sends first: every answer is the catalog's JSON error, never a framework
 // default, a stack trace or a 500.
-describe('garbage in, clear errors out', () => {
-  let t: TestSystem;
-  let app: FastifyInstance;
-  before(async () => {
-    t = await testSystem('sqlite');
-    app = await buildApp(t.system);
-  });
-  after(async () => {
-    await app.close();
-    await t.cleanup();
-  });
+let t: TestSystem;
+let app: FastifyInstance;
+before(async () => {
+  t = await testSystem('sqlite');
+  app = await buildApp(t.system);
+});
+after(async () => {
+  await app.close();
+  await t.cleanup();
+});
 
+describe('garbage in, clear errors out', () => {
   const cases: { name: string; method: 'GET' | 'POST'; url: string; headers?: Record<string, string>; payload?: string; status: number }[] =
     [
       { name: 'malformed percent-encoding in the URL', method: 'GET', url: '/v1/checkout/%00%ff', status: 400 },
@@ -87,17 +87,6 @@ describe('garbage in, clear errors out', () => {
 });
 
 describe('browser integrations on merchants’ own sites (CORS)', () => {
-  let t: TestSystem;
-  let app: FastifyInstance;
-  before(async () => {
-    t = await testSystem('sqlite');
-    app = await buildApp(t.system);
-  });
-  after(async () => {
-    await app.close();
-    await t.cleanup();
-  });
-
   test('the legacy endpoints answer preflights and every answer, errors included, may be read cross-origin', async () => {
     for (const url of ['/method/RemoteInvoiceApi', '/helpers/getLatestPublicRemoteRsaKey.php']) {
       const pre = await app.inject({
