@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
+  CHROMIUM,
   Harness,
   launchBrowser,
   openContext,
@@ -18,7 +20,13 @@ import {
 
 const CARD = '4441114441114442';
 
-describe('hosted checkout page (real server, headless Chromium)', () => {
+// CI installs Chromium and must run this tier; on a machine without it (a fresh laptop
+// running `npm test`) the tier is reported as skipped instead of failing every test.
+const noBrowser = !fs.existsSync(CHROMIUM);
+if (noBrowser && process.env.CI) throw new Error(`Chromium is required in CI but ${CHROMIUM} is missing`);
+if (noBrowser) console.warn(`# browser tier skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+
+describe('hosted checkout page (real server, headless Chromium)', { skip: noBrowser }, () => {
   const h = new Harness();
   let browser: Browser;
   const opened: Watched[] = [];
