@@ -11,12 +11,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 
-type ToServer = { type: 'mem' } | { type: 'run'; count: number; concurrency: number } | { type: 'stop' };
+type ToServer =
+  | { type: 'mem' }
+  | { type: 'run'; count: number; concurrency: number }
+  | { type: 'raw'; offsets: number[] }
+  | { type: 'stop' };
 type Mem = { rss: number; heapUsed: number; external: number; arrayBuffers: number };
 type FromServer =
   | { type: 'ready'; url: string; uids: string[] }
   | ({ type: 'mem' } & Mem)
-  | { type: 'committed'; times: [string, number][]; failed: number };
+  | { type: 'committed'; times: [string, number][]; failed: number }
+  | { type: 'emitted'; times: [string, number][] };
 
 const SOCKETS = Number(process.env.SOCKETS ?? 5000);
 const CHANGES = Number(process.env.CHANGES ?? 1000);
@@ -84,6 +89,19 @@ async function serverMain(): Promise<void> {
       };
       await Promise.all(Array.from({ length: m.concurrency }, worker));
       send({ type: 'committed', times: [...committedAt], failed });
+    } else if (m.type === 'raw') {
+      // The baseline: the same rooms told by a bare socket.io emit (no database, no service),
+      // paced like the measured changes were, so both meet the clients equally busy.
+      const times: [string, number][] = [];
+      const start = now();
+      for (const [i, offset] of m.offsets.entries()) {
+        const uid = uids[i];
+        if (!uid) break;
+        while (now() < start + offset) await new Promise((r) => setImmediate(r));
+        times.push([uid, now()]);
+        server.realtime.io.to(`invoice:${uid}`).emit('invoce:refetch');
+      }
+      send({ type: 'emitted', times });
     } else if (m.type === 'stop') {
       await server.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -114,8 +132,9 @@ async function benchMain(): Promise<void> {
   console.log(`server ready with ${ready.uids.length} invoices in ${((now() - t0) / 1000).toFixed(1)} s (pid ${child.pid})`);
   const before = await request(child, { type: 'mem' }, 'mem');
 
-  const received = new Map<string, number>();
-  let stray = 0;
+  // Arrival times per invoice: the first from the measured change, the second from the
+  // baseline's bare emit.
+  const received = new Map<string, number[]>();
   const sockets: Socket[] = [];
   const tc = now();
   for (let i = 0; i < ready.uids.length; i += CONNECT_BATCH) {
@@ -126,8 +145,9 @@ async function benchMain(): Promise<void> {
             const s = io(ready.url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 20_000 });
             sockets.push(s);
             s.on('invoce:refetch', () => {
-              if (received.has(uid)) stray++;
-              else received.set(uid, now());
+              const list = received.get(uid);
+              if (list) list.push(now());
+              else received.set(uid, [now()]);
             });
             s.once('connect_error', reject);
             s.once('ip:send', () => resolve());
@@ -140,19 +160,33 @@ async function benchMain(): Promise<void> {
   const after = await request(child, { type: 'mem' }, 'mem');
 
   const count = Math.min(CHANGES, ready.uids.length);
+  const arrived = (nth: number) => [...received.values()].filter((l) => l.length > nth).length;
+  const waitFor = async (nth: number, total: number) => {
+    const until = now() + 10_000;
+    while (arrived(nth) < total && now() < until) await new Promise((r) => setTimeout(r, 20));
+  };
   const committed = await request(child, { type: 'run', count, concurrency: CONCURRENCY }, 'committed');
-  const until = now() + 10_000;
-  while (received.size < committed.times.length && now() < until) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(0, committed.times.length);
+  const commitTimes = committed.times.map(([, at]) => at).sort((a, b) => a - b);
+  const offsets = commitTimes.map((at) => at - (commitTimes[0] ?? at));
+  const emitted = await request(child, { type: 'raw', offsets }, 'emitted');
+  await waitFor(1, emitted.times.length);
 
-  const latencies: number[] = [];
-  let missing = 0;
-  for (const [uid, at] of committed.times) {
-    const got = received.get(uid);
-    if (got === undefined) missing++;
-    else latencies.push(got - at);
-  }
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? Number.NaN;
+  const latenciesOf = (times: [string, number][], nth: number) => {
+    const out: number[] = [];
+    let lost = 0;
+    for (const [uid, at] of times) {
+      const got = received.get(uid)?.[nth];
+      if (got === undefined) lost++;
+      else out.push(got - at);
+    }
+    return { sorted: out.sort((a, b) => a - b), lost };
+  };
+  const { sorted: latencies, lost: missing } = latenciesOf(committed.times, 0);
+  const { sorted: baseline } = latenciesOf(emitted.times, 1);
+  const stray = [...received.values()].reduce((sum, l) => sum + Math.max(0, l.length - 2), 0);
+  const pctOf = (list: number[], p: number) => list[Math.min(list.length - 1, Math.ceil((p / 100) * list.length) - 1)] ?? Number.NaN;
+  const pct = (p: number) => pctOf(latencies, p);
   const n = sockets.length;
   const kb = (bytes: number) => (bytes / n / 1024).toFixed(1);
 
@@ -161,6 +195,12 @@ async function benchMain(): Promise<void> {
   console.log(`changes                       ${committed.times.length} committed (${committed.failed} failed), concurrency ${CONCURRENCY}`);
   console.log(
     `commit → invoce:refetch       p50 ${pct(50).toFixed(2)} ms   p90 ${pct(90).toFixed(2)} ms   p99 ${pct(99).toFixed(2)} ms   max ${pct(100).toFixed(2)} ms`,
+  );
+  console.log(
+    `baseline: bare io.emit        p50 ${pctOf(baseline, 50).toFixed(2)} ms   p90 ${pctOf(baseline, 90).toFixed(2)} ms   p99 ${pctOf(baseline, 99).toFixed(2)} ms   (same rooms and pacing, no database)`,
+  );
+  console.log(
+    `ratio to baseline             p50 ${(pct(50) / pctOf(baseline, 50)).toFixed(2)}   p99 ${(pct(99) / pctOf(baseline, 99)).toFixed(2)}`,
   );
   console.log(`delivery                      ${latencies.length} received, ${missing} missing, ${stray} to the wrong room or twice`);
   console.log(
