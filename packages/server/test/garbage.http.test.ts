@@ -125,3 +125,14 @@ describe('browser integrations on merchants’ own sites (CORS)', () => {
     assert.equal(r.headers['access-control-allow-origin'], undefined);
   });
 });
+
+describe('the root URL', () => {
+  test('says what the server is, as HTML with a locked-down policy', async () => {
+    const r = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(r.statusCode, 200);
+    assert.match(String(r.headers['content-type']), /text\/html/);
+    assert.match(String(r.headers['content-security-policy']), /default-src 'none'/);
+    assert.match(r.body, /NL-Trade gateway/);
+    assert.match(r.body, /\/pay\//);
+  });
+});

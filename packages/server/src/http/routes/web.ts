@@ -111,6 +111,24 @@ function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): F
   return reply.type(file.type).send(body);
 }
 
+const ROOT_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>NL-Trade gateway</title></head>
+<body>
+<h1>NL-Trade gateway</h1>
+<p>This server is running. It has no page of its own at this address; what it serves:</p>
+<ul>
+<li><code>/pay/&lt;invoice uid&gt;</code> — the checkout page for payers (a merchant sends its payer there)</li>
+<li><code>POST /method/RemoteInvoiceApi</code>, <code>POST /helpers/getLatestPublicRemoteRsaKey.php</code> — the NL-Trade Remote Invoice API</li>
+<li><code>/socket.io</code> — the realtime channel (<code>invoice:join</code>, <code>ip:send</code>, <code>invoce:refetch</code>)</li>
+<li><code>/v1/trader/…</code>, <code>/v1/admin/…</code>, <code>/v1/checkout/…</code> — the v1 API</li>
+<li><a href="/health">/health</a> — liveness</li>
+</ul>
+<p>With <code>npm start</code>, the demo invoice's checkout link and the demo tokens are printed in the terminal.</p>
+</body>
+</html>
+`;
+
 export interface WebRoutesOptions {
   distDir: string;
 }
@@ -148,6 +166,14 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions): P
     // The HTML names the current asset hashes: always revalidate it (the ETag makes that cheap).
     reply.header('Cache-Control', 'no-cache');
     return send(request, reply, s.html);
+  });
+
+  // Whoever opens the URL `npm start` prints should see what is here, not a JSON 404.
+  app.get('/', async (_request, reply) => {
+    securityHeaders(reply);
+    reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+    reply.header('Cache-Control', 'no-cache');
+    return reply.type('text/html; charset=utf-8').send(ROOT_PAGE);
   });
 
   app.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
