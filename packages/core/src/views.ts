@@ -33,3 +33,36 @@ export interface CheckoutView {
   viewerIp?: string;
   ip: string | null;
 }
+
+/**
+ * One invoice as the Remote Invoice API's `get` returns it (protocol §4.2): the original's 25
+ * field names, every value a string or null. The server builds it; the SDK reads it.
+ */
+export interface LegacyInvoice {
+  id: string;
+  telegram_id: string | null;
+  trader_id: string | null;
+  name_ex: string;
+  send_value: string;
+  recive_value: string;
+  currency: string;
+  card_f_pay: string | null;
+  msg: string | null;
+  approve_photo: string | null;
+  technical: string | null;
+  status: string;
+  date: string;
+  codeex: string | null;
+  pay_info: string | null;
+  trader_photo: string | null;
+  pay_date: string | null;
+  uid_link: string;
+  ip: string | null;
+  payment_timeout: string;
+  accept_date: string | null;
+  /** A JSON string of `[{date, status}]`. */
+  exchange_log: string;
+  trader_change_price: string | null;
+  exchange_type: string;
+  user_id: string | null;
+}

@@ -1,35 +1,8 @@
 import { constants, publicEncrypt } from 'node:crypto';
+import type { LegacyInvoice } from '@nltrade/core';
 import { NlTradeError } from './errors.ts';
 
-/** One invoice as the Remote Invoice API's `get` returns it: every value a string or null. */
-export interface LegacyInvoice {
-  id: string;
-  telegram_id: string | null;
-  trader_id: string | null;
-  name_ex: string;
-  send_value: string;
-  recive_value: string;
-  currency: string;
-  card_f_pay: string | null;
-  msg: string | null;
-  approve_photo: string | null;
-  technical: string | null;
-  status: string;
-  date: string;
-  codeex: string | null;
-  pay_info: string | null;
-  trader_photo: string | null;
-  pay_date: string | null;
-  uid_link: string;
-  ip: string | null;
-  payment_timeout: string;
-  accept_date: string | null;
-  /** A JSON string of `[{date, status}]`; see {@link historyOf}. */
-  exchange_log: string;
-  trader_change_price: string | null;
-  exchange_type: string;
-  user_id: string | null;
-}
+export type { LegacyInvoice };
 
 export interface RemoteInvoiceClientOptions {
   /** The server's base URL, e.g. `https://gateway.example`. */

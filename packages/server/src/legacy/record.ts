@@ -1,37 +1,8 @@
-import { formatAmount, formatAmountFixed, formatCard } from '@nltrade/core';
+import { formatAmount, formatAmountFixed, formatCard, type LegacyInvoice } from '@nltrade/core';
 import type { HistoryEntry, Invoice } from '../services/invoices.ts';
 
-/**
- * The invoice record of the legacy `get`, field for field as the original sends it (protocol
- * §4.2): the same 25 names in the same order, every value a string or null.
- */
-export interface LegacyRecord {
-  id: string;
-  telegram_id: null;
-  trader_id: string | null;
-  name_ex: string;
-  send_value: string;
-  recive_value: string;
-  currency: string;
-  card_f_pay: string | null;
-  msg: null;
-  approve_photo: string | null;
-  technical: null;
-  status: string;
-  date: string;
-  codeex: null;
-  pay_info: null;
-  trader_photo: null;
-  pay_date: string | null;
-  uid_link: string;
-  ip: string | null;
-  payment_timeout: string;
-  accept_date: string | null;
-  exchange_log: string;
-  trader_change_price: string | null;
-  exchange_type: 'invoice';
-  user_id: null;
-}
+/** The invoice record of the legacy `get`, field for field as the original sends it. */
+export type LegacyRecord = LegacyInvoice;
 
 const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
