@@ -24,6 +24,10 @@ export interface Config {
   readonly logLevel: string;
   /** Open realtime sockets one client IP may hold. */
   readonly maxSocketsPerIp: number;
+  /** Requests with an unknown token one IP may make per minute before it is refused. */
+  readonly authFailuresPerMinute: number;
+  /** Requests to the anonymous checkout API one IP may make per minute. */
+  readonly checkoutRequestsPerMinute: number;
 }
 
 function int(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -70,6 +74,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     publicUrl: overrides.publicUrl ?? (env.PUBLIC_URL || undefined),
     logLevel: overrides.logLevel ?? (env.LOG_LEVEL || 'info'),
     maxSocketsPerIp: overrides.maxSocketsPerIp ?? int('MAX_SOCKETS_PER_IP', env.MAX_SOCKETS_PER_IP, 200, 1, 1_000_000),
+    authFailuresPerMinute:
+      overrides.authFailuresPerMinute ?? int('RATE_LIMIT_AUTH_FAILURES', env.RATE_LIMIT_AUTH_FAILURES, 60, 1, 1_000_000),
+    checkoutRequestsPerMinute:
+      overrides.checkoutRequestsPerMinute ?? int('RATE_LIMIT_CHECKOUT', env.RATE_LIMIT_CHECKOUT, 300, 1, 1_000_000),
   };
   return config;
 }

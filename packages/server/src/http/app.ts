@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 
 import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
 import { installErrorHandling, toErrorBody } from './errors.ts';
+import { limitAuthFailures } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { registerLegacyRoutes } from './routes/legacy.ts';
@@ -43,6 +44,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   installErrorHandling(app);
+  limitAuthFailures(app, system.config.authFailuresPerMinute, system.clock);
 
   app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
   registerLegacyRoutes(app, system);

@@ -6,6 +6,7 @@ import { MAX_PHOTO_BYTES } from '../../services/photos.ts';
 import type { System } from '../../system.ts';
 import { checkoutView } from '../../views.ts';
 import { requirePrincipal } from '../auth.ts';
+import { limitRequests } from '../rate-limit.ts';
 
 export interface RouteOptions {
   system: System;
@@ -32,6 +33,8 @@ const payerOf = (request: FastifyRequest): Actor => ({ type: 'payer', id: reques
 export async function checkoutRoutes(app: FastifyInstance, { system }: RouteOptions): Promise<void> {
   // Registered here, not globally, so multipart parsing exists only on the upload route's scope.
   await app.register(fastifyMultipart, { throwFileSizeLimit: true });
+  // Anonymous routes: a budget per IP keeps one address from flooding reads or uploads.
+  app.addHook('onRequest', limitRequests(system.config.checkoutRequestsPerMinute, system.clock));
 
   app.get('/v1/checkout/:uid', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
     const invoice = await system.invoices.get(request.params.uid);
