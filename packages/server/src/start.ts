@@ -52,7 +52,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (!options.system) await system.close();
     throw err;
   }
-  if (options.sweeper?.start !== false) sweeper.start();
+  if (options.sweeper?.start !== false) {
+    sweeper.start();
+    system.photos.removeOrphans().catch((err: unknown) => app.log.error({ err }, 'photo cleanup failed'));
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -112,6 +112,27 @@ for (const kind of await dbKinds()) {
       );
     });
 
+    test('orphaned photo files (a crash between write and status change) are cleaned up; attached ones stay', async () => {
+      const uid = await waitPhoto();
+      assert.equal((await upload(uid, form(await png(), 'r.png', 'image/png'))).status, 200);
+      const kept = ((await l.ts.system.invoices.get(uid)).approvePhoto ?? '').split('/').pop() ?? '';
+      const dir = path.join(l.ts.dataDir, 'photos');
+      const orphan = path.join(dir, `${'a'.repeat(32)}.jpg`);
+      const halfWritten = path.join(dir, `${'b'.repeat(32)}.png.tmp`);
+      const fresh = path.join(dir, `${'c'.repeat(32)}.jpg`);
+      for (const f of [orphan, halfWritten, fresh]) fs.writeFileSync(f, 'x');
+      const old = new Date(Date.now() - 2 * 3600_000);
+      for (const f of [orphan, halfWritten, path.join(dir, `${kept}.png`)]) fs.utimesSync(f, old, old);
+      const now = l.ts.system.clock.now();
+      assert.ok(Math.abs(now - Date.now()) < 60_000, 'this test needs the system clock');
+      assert.equal(await l.ts.system.photos.removeOrphans(), 2);
+      assert.ok(!fs.existsSync(orphan));
+      assert.ok(!fs.existsSync(halfWritten));
+      assert.ok(fs.existsSync(fresh), 'a recent file may be an upload in progress elsewhere');
+      assert.ok(fs.existsSync(path.join(dir, `${kept}.png`)), 'the attached photo stays');
+      fs.rmSync(fresh);
+    });
+
     test('WebP is accepted too', async () => {
       const uid = await waitPhoto();
       const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#00f' } })

@@ -101,6 +101,38 @@ export class PhotoService {
     }
   }
 
+  /**
+   * Deletes photo files (and rows) that no invoice points to: left behind when a process
+   * died between writing the file and the status change. Only files older than `minAgeMs`
+   * are looked at, so an upload in progress in another process is never touched.
+   */
+  async removeOrphans(minAgeMs = 60 * 60 * 1000): Promise<number> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.#dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    const cutoff = this.#clock.now() - minAgeMs;
+    let removed = 0;
+    for (const name of names) {
+      const m = /^([a-f0-9]{32})\.(jpg|png|webp)(\.tmp)?$/.exec(name);
+      if (!m) continue;
+      const file = path.join(this.#dir, name);
+      const stat = await fs.promises.stat(file).catch(() => null);
+      if (!stat || stat.mtimeMs > cutoff) continue;
+      const id = m[1] as string;
+      const row = await this.#db.selectFrom('photos').select('invoice_uid').where('id', '=', id).executeTakeFirst();
+      const invoice = row ? await this.#invoices.findByUid(row.invoice_uid) : undefined;
+      if (!m[3] && invoice?.approvePhoto?.endsWith(`/v1/photos/${id}`)) continue;
+      await this.#db.deleteFrom('photos').where('id', '=', id).execute();
+      await fs.promises.rm(file, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** The stored file, or NOT_FOUND (also for an unknown or malformed id). */
   async find(id: unknown): Promise<StoredPhoto> {
     if (typeof id !== 'string' || !PHOTO_ID_RE.test(id)) throw new AppError('NOT_FOUND');
