@@ -35,6 +35,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await system.rsa.start();
   await system.bridge?.listen();
   const app = await buildApp(system, { logger: options.logger ?? false, ...(options.webDistDir && { webDistDir: options.webDistDir }) });
+  // A failing listener never undoes a committed change, but it must not fail silently either.
+  system.bus.onListenerError((err) => app.log.error({ err }, 'event listener failed'));
   const realtime = attachRealtime(system, app.server, {
     maxConnectionsPerIp: config.maxSocketsPerIp,
     onError: (err) => app.log.error({ err }, 'realtime error'),
