@@ -1,10 +1,21 @@
 import { AppError } from './errors.ts';
 
-/** Normalises a card number (spaces and dashes allowed between digits) and checks Luhn. */
+/** Payment cards that can receive a card-to-card transfer have 16 to 19 digits (ISO/IEC 7812). */
+export const CARD_MIN_DIGITS = 16;
+export const CARD_MAX_DIGITS = 19;
+
+/**
+ * Normalises a card number (spaces and dashes allowed between digits) and checks it: 16 to
+ * 19 digits, a valid Luhn check digit, and not one digit repeated (all zeros passes Luhn).
+ */
 export function parseCard(input: unknown): string {
   if (typeof input !== 'string') throw new AppError('INVALID_CARD', 'The card number must be a string of digits');
-  const digits = input.replace(/[\s-]/g, '');
-  if (!/^\d{13,19}$/.test(digits)) throw new AppError('INVALID_CARD', 'The card number must have 13 to 19 digits');
+  const digits = input.replace(/[ -]/g, '');
+  if (!/^\d+$/.test(digits)) throw new AppError('INVALID_CARD', 'The card number may contain only digits, spaces and dashes');
+  if (digits.length < CARD_MIN_DIGITS || digits.length > CARD_MAX_DIGITS) {
+    throw new AppError('INVALID_CARD', `The card number must have ${CARD_MIN_DIGITS} to ${CARD_MAX_DIGITS} digits`);
+  }
+  if (/^(\d)\1+$/.test(digits)) throw new AppError('INVALID_CARD', 'The card number cannot be one digit repeated');
   if (!luhnValid(digits)) throw new AppError('INVALID_CARD', 'The card number fails its check digit (Luhn)');
   return digits;
 }

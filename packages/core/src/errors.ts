@@ -1,37 +1,62 @@
 /**
  * The single error catalog. Every error the system reports to a client is one of these
- * codes; the server maps them to HTTP answers in exactly one place.
+ * codes; the server maps them to HTTP answers in exactly one place (server/http/errors.ts).
+ *
+ * `refusal` marks business refusals: the request was understood and authenticated, and the
+ * answer is "no" (unknown invoice, a move the state machine refuses, an invalid field). The
+ * Remote Invoice API answers those with HTTP 200 and `status: false`, as the original did
+ * and as its clients expect; every other surface uses `status`.
  */
 export const ERROR_CATALOG = {
   BAD_REQUEST: { status: 400, message: 'Invalid request' },
-  VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
-  FIELD_NOT_ALLOWED: { status: 400, message: 'This field cannot be changed' },
-  UNKNOWN_REQUEST_TYPE: { status: 400, message: 'Unknown request type' },
-  INVALID_AMOUNT: { status: 400, message: 'The amount is not valid' },
-  INVALID_CARD: { status: 400, message: 'The card number is not valid' },
-  INVALID_UID: { status: 400, message: 'The invoice UID is not valid' },
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid', refusal: true },
+  FIELD_NOT_ALLOWED: { status: 400, message: 'This field cannot be changed', refusal: true },
+  UNKNOWN_REQUEST_TYPE: { status: 400, message: 'Unknown request type', refusal: true },
+  INVALID_AMOUNT: { status: 400, message: 'The amount is not valid', refusal: true },
+  INVALID_CARD: { status: 400, message: 'The card number is not valid', refusal: true },
   KEY_TOO_OLD: { status: 400, message: 'Your key is too old' },
   UNAUTHORIZED: { status: 401, message: 'Unknown or missing access token' },
-  FORBIDDEN: { status: 403, message: 'You may not do this' },
-  NOT_YOUR_INVOICE: { status: 403, message: 'This invoice belongs to someone else' },
-  IP_MISMATCH: { status: 403, message: 'This invoice is bound to another IP address' },
-  INVOICE_NOT_FOUND: { status: 404, message: 'Invoice not found' },
+  FORBIDDEN: { status: 403, message: 'You may not do this', refusal: true },
+  NOT_YOUR_INVOICE: { status: 403, message: 'This invoice belongs to someone else', refusal: true },
+  IP_MISMATCH: { status: 403, message: 'This invoice is bound to another IP address', refusal: true },
+  INVOICE_NOT_FOUND: { status: 404, message: 'Invoice not found', refusal: true },
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
-  TRANSITION_REFUSED: { status: 409, message: 'This action is not possible in the invoice’s current status' },
-  ALREADY_TAKEN: { status: 409, message: 'Another trader has already taken this invoice' },
-  ALREADY_PAID: { status: 409, message: 'The payer has already paid; the invoice can no longer be removed' },
-  DEADLINE_PASSED: { status: 409, message: 'The time to pay this invoice has run out' },
-  IP_NOT_BOUND: { status: 409, message: 'Open the invoice (join its realtime room) before acting on it' },
-  CONCURRENT_UPDATE: { status: 409, message: 'The invoice changed at the same time; try again' },
+  TRANSITION_REFUSED: { status: 409, message: 'This action is not possible in the invoice’s current status', refusal: true },
+  ALREADY_TAKEN: { status: 409, message: 'Another trader has already taken this invoice', refusal: true },
+  ALREADY_YOURS: { status: 409, message: 'You have already taken this invoice', refusal: true },
+  ALREADY_PAID: { status: 409, message: 'The payer has already paid; the invoice can no longer be removed', refusal: true },
+  DEADLINE_PASSED: { status: 409, message: 'The time to pay this invoice has run out', refusal: true },
+  IP_NOT_BOUND: { status: 409, message: 'Open the invoice (join its realtime room) before acting on it', refusal: true },
+  CONCURRENT_UPDATE: { status: 409, message: 'The invoice changed at the same time; try again', refusal: true },
+  UPLOAD_IN_PROGRESS: { status: 409, message: 'A receipt photo for this invoice is already being uploaded', refusal: true },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
   RATE_LIMITED: { status: 429, message: 'Too many requests' },
   INTERNAL: { status: 500, message: 'Internal server error' },
   UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable' },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<string, { status: number; message: string; refusal?: true }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
+
+/** The body of every error answer, on every surface. */
+export interface ErrorBody {
+  status: false;
+  code: ErrorCode;
+  message: string;
+  /** The request field the error is about, when there is one. */
+  param?: string;
+}
+
+export function isRefusal(code: ErrorCode): boolean {
+  return 'refusal' in ERROR_CATALOG[code];
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
+}
 
 /** An error with a catalog code. `message` may refine the catalog text (e.g. name a field). */
 export class AppError extends Error {

@@ -6,6 +6,11 @@ import type { Action, Actor } from './transitions.ts';
  * log and the webhooks, so they can never disagree about what happened.
  */
 export interface InvoiceEvent {
+  /**
+   * The event's id in the durable event log (the invoice's history row), growing in commit
+   * order on the embedded database; other processes read the log by it.
+   */
+  readonly id: string;
   readonly type: 'invoice.created' | 'invoice.changed';
   readonly invoiceId: string;
   readonly uid: string;

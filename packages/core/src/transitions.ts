@@ -2,6 +2,7 @@ import { parseCard } from './card.ts';
 import { AppError } from './errors.ts';
 import { convertAtRate, formatAmount, parseAmount } from './money.ts';
 import { FINAL_STATUSES, STATUSES, type Status } from './statuses.ts';
+import { cleanText, LIMITS } from './text.ts';
 
 export const ACTORS = ['merchant', 'payer', 'trader', 'admin', 'system'] as const;
 export type ActorType = (typeof ACTORS)[number];
@@ -39,6 +40,8 @@ export interface InvoiceState {
   readonly deadlineAt: number | null;
   /** The IP bound to the invoice by the first realtime join; payer actions need it. */
   readonly ip: string | null;
+  /** Epoch ms of creation: the accept deadline counts from it, whoever took the invoice meanwhile. */
+  readonly createdAt: number;
 }
 
 export interface ActionInput {
@@ -57,12 +60,16 @@ export interface Timeouts {
   readonly acceptSeconds: number;
   /** `pay` → `notApprove` when the trader neither confirms nor disputes in this time. */
   readonly traderCheckSeconds: number;
+  /** `wait card` → back to the queue when the trader who took it gives no card in this time. */
+  readonly cardSeconds: number;
+  /** `waitPhoto` → `notApprove` when the payer sends no receipt photo in this time. */
+  readonly photoSeconds: number;
 }
 
 /** Fields an applied transition changes, besides status and version. */
 export interface InvoicePatch {
-  traderId?: string;
-  acceptedAt?: number;
+  traderId?: string | null;
+  acceptedAt?: number | null;
   card?: string;
   paidAt?: number;
   sendMinor?: number;
@@ -84,17 +91,19 @@ export interface TransitionResult {
 }
 
 type Guard = (state: InvoiceState, actor: Actor, now: number) => AppError | null;
-type Apply = (state: InvoiceState, input: ActionInput, now: number, timeouts: Timeouts) => InvoicePatch;
+type Outcome = (input: ActionInput, state: InvoiceState, now: number, timeouts: Timeouts) => Status;
 
 export interface TransitionRule {
   readonly from: Status;
   readonly action: Action;
   readonly actor: ActorType;
-  /** A function when the outcome depends on the input (admin decide). */
-  readonly to: Status | ((input: ActionInput) => Status);
+  /** A function when the outcome depends on the input (admin decide) or the invoice (card timeout). */
+  readonly to: Status | Outcome;
   readonly guard?: Guard;
-  readonly apply?: Apply;
-  readonly note: string;
+  /** Receives the outcome's status too, for rules with more than one. */
+  readonly apply?: (state: InvoiceState, input: ActionInput, now: number, timeouts: Timeouts, actor: Actor, to: Status) => InvoicePatch;
+  /** The history line; a function for rules with more than one outcome. */
+  readonly note: string | ((to: Status) => string);
 }
 
 const ownTrader: Guard = (s, a) =>
@@ -128,14 +137,11 @@ function decision(input: ActionInput): Status {
 }
 
 function reasonText(input: ActionInput, required: boolean): string | null {
-  const r = input.reason;
-  if (r === undefined || r === null || r === '') {
-    if (required) throw new AppError('VALIDATION_FAILED', 'reason is required');
-    return null;
-  }
-  if (typeof r !== 'string' || r.length > 500) throw new AppError('VALIDATION_FAILED', 'reason must be a string of at most 500 characters');
-  return r;
+  return cleanText(input.reason, { field: 'reason', max: LIMITS.reasonChars, required });
 }
+
+/** When an invoice taken but left without a card goes back to the queue, its accept deadline still counts from creation. */
+const acceptDeadline = (s: InvoiceState, t: Timeouts): number => secondsFrom(s.createdAt, t.acceptSeconds);
 
 const NON_FINAL = STATUSES.filter((s) => !FINAL_STATUSES.has(s));
 const MERCHANT_REMOVABLE: Status[] = ['not approve exchange', 'wait card', 'send card'];
@@ -150,7 +156,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     action: 'accept',
     actor: 'trader',
     to: 'wait card',
-    apply: (_s, _i, now) => ({ acceptedAt: now, deadlineAt: null }),
+    guard: (_s, a) => (a.id === null ? new AppError('FORBIDDEN', 'A trader account is required') : null),
+    apply: (_s, _i, now, t, actor) => ({ traderId: actor.id, acceptedAt: now, deadlineAt: secondsFrom(now, t.cardSeconds) }),
     note: 'Заявку прийнято трейдером',
   },
   {
@@ -204,7 +211,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     actor: 'trader',
     to: 'waitPhoto',
     guard: ownTrader,
-    apply: (_s, i) => ({ deadlineAt: null, resolution: reasonText(i, false) }),
+    apply: (_s, i, now, t) => ({ deadlineAt: secondsFrom(now, t.photoSeconds), resolution: reasonText(i, false) }),
     note: 'Трейдер не отримав оплату, очікується фото підтвердження',
   },
   {
@@ -213,13 +220,10 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     actor: 'payer',
     to: 'notApprove',
     guard: boundPayer,
-    apply: (_s, i) => {
-      const url = i.photoUrl;
-      if (typeof url !== 'string' || url.length === 0 || url.length > 2048) {
-        throw new AppError('VALIDATION_FAILED', 'approve_photo must be a URL of at most 2048 characters');
-      }
-      return { approvePhoto: url };
-    },
+    apply: (_s, i) => ({
+      approvePhoto: cleanText(i.photoUrl, { field: 'approve_photo', max: LIMITS.photoUrlChars, required: true }),
+      deadlineAt: null,
+    }),
     note: 'Фото підтвердження відправленно',
   },
   {
@@ -278,7 +282,34 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     apply: () => ({ deadlineAt: null }),
     note: 'Трейдер не перевірив оплату вчасно, заявку передано адміністратору',
   },
+  {
+    // A trader who took the invoice and gave no card must not hold it for ever: it goes back
+    // to the queue for another trader, unless its time to be taken has run out meanwhile.
+    from: 'wait card',
+    action: 'expire',
+    actor: 'system',
+    to: (_i, s, now, t) => (now < acceptDeadline(s, t) ? 'not approve exchange' : 'rejected'),
+    guard: deadlinePassed,
+    apply: (s, _i, _now, t, _a, to) =>
+      to === 'rejected' ? { deadlineAt: null } : { traderId: null, acceptedAt: null, deadlineAt: acceptDeadline(s, t) },
+    note: (to) =>
+      to === 'rejected'
+        ? 'Трейдер не надав картку вчасно, а час на прийняття заявки вичерпано'
+        : 'Трейдер не надав картку вчасно, заявку повернуто в чергу',
+  },
+  {
+    from: 'waitPhoto',
+    action: 'expire',
+    actor: 'system',
+    to: 'notApprove',
+    guard: deadlinePassed,
+    apply: () => ({ deadlineAt: null }),
+    note: 'Клієнт не надіслав фото підтвердження вчасно, заявку передано адміністратору',
+  },
 ];
+
+/** The statuses with a timer: the sweeper looks only at these. */
+export const EXPIRING_STATUSES: readonly Status[] = [...new Set(TRANSITIONS.filter((r) => r.action === 'expire').map((r) => r.from))];
 
 const INDEX = new Map<string, TransitionRule>(TRANSITIONS.map((r) => [`${r.from}|${r.action}|${r.actor}`, r]));
 
@@ -286,18 +317,50 @@ export function findRule(from: Status, action: Action, actor: ActorType): Transi
   return INDEX.get(`${from}|${action}|${actor}`);
 }
 
-/** The specific refusal for a triple missing from the table, so clients get a useful message. */
+/** What each action is, in the words of the person refused it. */
+const ACTION_WORDS: Readonly<Record<Action, { doing: string; notNow: string }>> = {
+  accept: { doing: 'take an invoice', notNow: 'This invoice is no longer open to take' },
+  setCard: { doing: 'give the card to pay to', notNow: 'This invoice is not waiting for a card' },
+  paid: { doing: 'report the payment', notNow: 'This invoice is not waiting for payment' },
+  confirm: { doing: 'confirm the payment', notNow: 'This invoice has no payment waiting to be checked' },
+  changeAmount: { doing: 'change the amount', notNow: 'The amount can be changed only while the payment is being checked' },
+  dispute: { doing: 'dispute the payment', notNow: 'This invoice has no payment waiting to be checked' },
+  proofPhoto: { doing: 'send the receipt photo', notNow: 'This invoice is not waiting for a receipt photo' },
+  decide: { doing: 'decide a disputed invoice', notNow: "This invoice is not waiting for an administrator's decision" },
+  remove: { doing: 'remove an invoice', notNow: 'This invoice is already closed' },
+  cancel: { doing: 'cancel an invoice', notNow: 'This invoice is already closed' },
+  expire: { doing: 'expire an invoice', notNow: 'This invoice has no deadline to pass now' },
+};
+
+const ACTOR_NOUNS: Readonly<Record<ActorType, string>> = {
+  merchant: 'the merchant',
+  payer: 'the payer',
+  trader: 'a trader',
+  admin: 'an administrator',
+  system: 'the system',
+};
+
+/** Who may perform each action at all, from the table. */
+const ACTORS_OF = new Map<Action, Set<ActorType>>();
+for (const r of TRANSITIONS) {
+  const set = ACTORS_OF.get(r.action) ?? new Set<ActorType>();
+  set.add(r.actor);
+  ACTORS_OF.set(r.action, set);
+}
+
+/** The specific refusal for a triple missing from the table, in words the person can act on. */
 function refusal(state: InvoiceState, action: Action, actor: Actor): AppError {
-  if (action === 'accept' && actor.type === 'trader' && state.traderId !== null) {
-    return new AppError('ALREADY_TAKEN');
+  const words = ACTION_WORDS[action];
+  const allowed = ACTORS_OF.get(action);
+  if (!allowed?.has(actor.type)) {
+    const who = [...(allowed ?? [])].map((a) => ACTOR_NOUNS[a]).join(' or ');
+    return new AppError('FORBIDDEN', `Only ${who} can ${words.doing}`, { action });
   }
-  if (action === 'remove' && actor.type === 'merchant' && !FINAL_STATUSES.has(state.status)) {
-    return new AppError('ALREADY_PAID');
+  if (action === 'accept' && state.traderId !== null && !FINAL_STATUSES.has(state.status)) {
+    return new AppError(state.traderId === actor.id ? 'ALREADY_YOURS' : 'ALREADY_TAKEN');
   }
-  return new AppError('TRANSITION_REFUSED', `Cannot ${action} an invoice in status "${state.status}" as ${actor.type}`, {
-    status: state.status,
-    action,
-  });
+  if (action === 'remove' && !FINAL_STATUSES.has(state.status)) return new AppError('ALREADY_PAID');
+  return new AppError('TRANSITION_REFUSED', words.notNow, { status: state.status, action });
 }
 
 /**
@@ -316,13 +379,10 @@ export function transition(
   if (!rule) throw refusal(state, action, actor);
   const denied = rule.guard?.(state, actor, now);
   if (denied) throw denied;
-  const patch: InvoicePatch = rule.apply ? rule.apply(state, input, now, timeouts) : {};
-  if (action === 'accept') {
-    if (actor.id === null) throw new AppError('FORBIDDEN', 'A trader account is required');
-    patch.traderId = actor.id;
-  }
-  const to = typeof rule.to === 'function' ? rule.to(input) : rule.to;
-  return { from: state.status, to, action, actor, patch, note: rule.note };
+  const to = typeof rule.to === 'function' ? rule.to(input, state, now, timeouts) : rule.to;
+  const patch: InvoicePatch = rule.apply ? rule.apply(state, input, now, timeouts, actor, to) : {};
+  const note = typeof rule.note === 'function' ? rule.note(to) : rule.note;
+  return { from: state.status, to, action, actor, patch, note };
 }
 
 /** The status an invoice starts in, and its first timer. */

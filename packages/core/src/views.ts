@@ -1,4 +1,8 @@
+import type { ErrorCode } from './errors.ts';
 import type { Locale, Status } from './statuses.ts';
+
+/** Who the invoice is bound to, as the viewer may know it (the IP itself only for its owner). */
+export type Binding = 'nobody' | 'you' | 'another';
 
 /**
  * The public view of an invoice the payer's page reads: from `GET /v1/checkout/:uid` and in
@@ -29,10 +33,102 @@ export interface CheckoutView {
   photoUploaded: boolean;
   returnUrl: string | null;
   resolution: string | null;
-  /** The requester's own IP, so the page can compare it with `ip` without another service. */
+  /** The requester's own IP, so the page can compare it with `ip:send` without another service. */
   viewerIp?: string;
+  /** The bound IP, shown only to that IP itself; null for everyone else. */
   ip: string | null;
+  /** Whether a payer has opened the invoice, and whether it is the viewer. */
+  boundTo: Binding;
 }
+
+/**
+ * An invoice as traders and administrators see it. Traders never see the UID: it is the
+ * payer's secret (the checkout link), and whoever opens it first becomes the payer. They
+ * address invoices by `id`.
+ */
+export interface StaffInvoiceView {
+  /** The invoice's number: how traders name an invoice (accept, card, confirm…). */
+  id: string;
+  /** Administrators only; null for traders. */
+  uid: string | null;
+  title: string;
+  amount: string;
+  reciveAmount: string;
+  rate: string;
+  currency: 'UAH';
+  status: Status;
+  statusLabel: Readonly<Record<Locale, string>>;
+  /** Masked unless the viewer is the trader who set it. */
+  card: string | null;
+  traderId: string | null;
+  merchantId: string;
+  /** The payer's IP: administrators only. */
+  ip: string | null;
+  version: number;
+  createdAt: string;
+  acceptedAt: string | null;
+  paidAt: string | null;
+  deadlineAt: string | null;
+  previousAmount: string | null;
+  approvePhoto: string | null;
+  /** True when `approvePhoto` is a receipt photo stored by this server for this invoice. */
+  approvePhotoHosted: boolean;
+  resolution: string | null;
+}
+
+/**
+ * What a watcher (a merchant's server, a trader, an administrator) receives over the
+ * realtime channel with `invoice:status`. Watching never binds the invoice.
+ */
+export interface WatchView {
+  id: string;
+  /** Null for traders, who address invoices by `id`. */
+  uid: string | null;
+  status: Status;
+  statusLabel: Readonly<Record<Locale, string>>;
+  amount: string;
+  previousAmount: string | null;
+  version: number;
+  updatedAt: string;
+  /** Whether a payer has opened the invoice (its IP is bound). */
+  payerBound: boolean;
+}
+
+/** What `invoice:error` carries. */
+export interface RealtimeError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** `invoice:watch` names the invoice by UID (merchants, administrators) or by id (traders). */
+export type WatchTarget = { uid: string } | { id: string };
+
+/**
+ * The socket.io events, in both directions. `invoice:join`, `ip:send` and `invoce:refetch`
+ * (spelled so) are the original protocol's; the rest are ours.
+ */
+export interface ClientToServerEvents {
+  /** Opens the invoice as its payer: the first IP to join is bound to it. Untrusted input. */
+  'invoice:join': (uid: unknown) => void;
+  /**
+   * Follows an invoice without binding it, authenticated by the token given in the
+   * handshake (`auth: { token }`): a merchant its own invoices, a trader those it holds, an
+   * administrator any.
+   */
+  'invoice:watch': (target: unknown) => void;
+}
+
+export interface ServerToClientEvents {
+  'ip:send': (ip: string) => void;
+  'invoce:refetch': () => void;
+  /** To the payer's room: the checkout view, after every change. */
+  'invoice:update': (view: CheckoutView) => void;
+  /** To watchers: the watch view, right after `invoice:watch` and after every change. */
+  'invoice:status': (view: WatchView) => void;
+  'invoice:error': (error: RealtimeError) => void;
+}
+
+export const REALTIME_PATH = '/socket.io';
 
 /**
  * One invoice as the Remote Invoice API's `get` returns it (protocol §4.2): the original's 25

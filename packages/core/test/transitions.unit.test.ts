@@ -8,6 +8,7 @@ import {
   type Actor,
   type ActorType,
   AppError,
+  EXPIRING_STATUSES,
   FINAL_STATUSES,
   findRule,
   type InvoiceState,
@@ -20,7 +21,7 @@ import {
 } from '../src/index.ts';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
-const TIMEOUTS: Timeouts = { paymentSeconds: 960, acceptSeconds: 1800, traderCheckSeconds: 1800 };
+const TIMEOUTS: Timeouts = { paymentSeconds: 960, acceptSeconds: 1800, traderCheckSeconds: 1800, cardSeconds: 300, photoSeconds: 1800 };
 const CARD = '4441114441114442';
 
 function state(status: Status, extra: Partial<InvoiceState> = {}): InvoiceState {
@@ -33,6 +34,7 @@ function state(status: Status, extra: Partial<InvoiceState> = {}): InvoiceState 
     rate: '41.50',
     deadlineAt: null,
     ip: '203.0.113.7',
+    createdAt: NOW - 60_000,
     ...extra,
   };
 }
@@ -67,6 +69,8 @@ const EXPECTED: Record<string, Status> = {
   'not approve exchange|expire|system': 'rejected',
   'send card|expire|system': 'rejected',
   'pay|expire|system': 'notApprove',
+  'wait card|expire|system': 'not approve exchange',
+  'waitPhoto|expire|system': 'notApprove',
 };
 for (const s of STATUSES) if (!FINAL_STATUSES.has(s)) EXPECTED[`${s}|cancel|admin`] = 'canceled';
 
@@ -115,13 +119,135 @@ describe('guards and effects', () => {
     assert.equal(s.deadlineAt, NOW + 1_800_000);
   });
 
-  test('accept records the trader; a second accept is ALREADY_TAKEN', () => {
+  test('accept records the trader and starts the card deadline; a second accept is ALREADY_TAKEN', () => {
     const r = transition(state('not approve exchange'), 'accept', { type: 'trader', id: 't9' }, {}, NOW, TIMEOUTS);
     assert.equal(r.patch.traderId, 't9');
     assert.equal(r.patch.acceptedAt, NOW);
+    assert.equal(r.patch.deadlineAt, NOW + 300_000);
     assert.throws(
       () => transition(state('wait card'), 'accept', { type: 'trader', id: 't2' }, {}, NOW, TIMEOUTS),
-      (e: AppError) => e.code === 'ALREADY_TAKEN',
+      (e: AppError) => e.code === 'ALREADY_TAKEN' && e.message === 'Another trader has already taken this invoice',
+    );
+  });
+
+  test('the trader who already took an invoice is told so, not that another trader took it', () => {
+    for (const s of ['wait card', 'send card', 'pay'] as const) {
+      assert.throws(
+        () => transition(state(s), 'accept', { type: 'trader', id: 't1' }, {}, NOW, TIMEOUTS),
+        (e: AppError) => e.code === 'ALREADY_YOURS' && e.message === 'You have already taken this invoice',
+      );
+    }
+    assert.throws(
+      () => transition(state('canceled'), 'accept', { type: 'trader', id: 't1' }, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'TRANSITION_REFUSED' && e.message === 'This invoice is no longer open to take',
+    );
+  });
+
+  test('a card not given in time sends the invoice back to the queue, without its trader', () => {
+    const sys = { type: 'system', id: null } as const;
+    const taken = state('wait card', { deadlineAt: NOW - 1, createdAt: NOW - 600_000 });
+    const r = transition(taken, 'expire', sys, {}, NOW, TIMEOUTS);
+    assert.equal(r.to, 'not approve exchange');
+    assert.equal(r.patch.traderId, null);
+    assert.equal(r.patch.acceptedAt, null);
+    // Its accept deadline still counts from creation.
+    assert.equal(r.patch.deadlineAt, NOW - 600_000 + 1_800_000);
+    assert.match(r.note, /не надав картку/);
+    // Past the accept deadline as well: nobody else gets the chance.
+    const late = transition(state('wait card', { deadlineAt: NOW - 1, createdAt: NOW - 1_800_000 }), 'expire', sys, {}, NOW, TIMEOUTS);
+    assert.equal(late.to, 'rejected');
+    assert.equal(late.patch.deadlineAt, null);
+    assert.notEqual(late.note, r.note);
+    assert.throws(
+      () => transition(state('wait card', { deadlineAt: NOW + 1 }), 'expire', sys, {}, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'TRANSITION_REFUSED',
+    );
+  });
+
+  test('a dispute starts the photo deadline; no photo in time goes to an administrator, saying so', () => {
+    const t = { type: 'trader', id: 't1' } as const;
+    assert.equal(transition(state('pay'), 'dispute', t, {}, NOW, TIMEOUTS).patch.deadlineAt, NOW + 1_800_000);
+    const r = transition(state('waitPhoto', { deadlineAt: NOW }), 'expire', { type: 'system', id: null }, {}, NOW, TIMEOUTS);
+    assert.equal(r.to, 'notApprove');
+    assert.match(r.note, /фото/);
+    const payer = { type: 'payer', id: '203.0.113.7' } as const;
+    const sent = transition(
+      state('waitPhoto', { deadlineAt: NOW + 5 }),
+      'proofPhoto',
+      payer,
+      { photoUrl: 'https://x.example/r.jpg' },
+      NOW,
+      TIMEOUTS,
+    );
+    assert.equal(sent.patch.deadlineAt, null);
+  });
+
+  test('the sweeper’s statuses come from the table', () => {
+    assert.deepEqual(
+      [...EXPIRING_STATUSES].sort(),
+      TRANSITIONS.filter((r) => r.action === 'expire')
+        .map((r) => r.from)
+        .sort(),
+    );
+    assert.deepEqual([...EXPIRING_STATUSES].sort(), ['not approve exchange', 'pay', 'send card', 'wait card', 'waitPhoto']);
+  });
+
+  test('refusals say what was tried and why, never an internal verb', () => {
+    const cases: [Status, Action, Actor, RegExp][] = [
+      ['pay', 'paid', { type: 'payer', id: '203.0.113.7' }, /^This invoice is not waiting for payment$/],
+      ['send card', 'setCard', { type: 'trader', id: 't1' }, /^This invoice is not waiting for a card$/],
+      ['send card', 'paid', { type: 'trader', id: 't1' }, /^Only the payer can report the payment$/],
+      ['notApprove', 'proofPhoto', { type: 'payer', id: '203.0.113.7' }, /not waiting for a receipt photo/],
+      ['pay', 'decide', { type: 'admin', id: 'a1' }, /not waiting for an administrator/],
+      ['success', 'cancel', { type: 'admin', id: 'a1' }, /already closed/],
+    ];
+    for (const [status, action, actor, message] of cases) {
+      assert.throws(
+        () =>
+          transition(
+            state(status),
+            action,
+            actor,
+            { card: CARD, photoUrl: 'https://x/y', decision: 'success', reason: 'r' },
+            NOW,
+            TIMEOUTS,
+          ),
+        (e: AppError) => message.test(e.message) && !/Cannot|setCard|proofPhoto|paid an/.test(e.message),
+      );
+    }
+    // Every refusal of every triple is worded, none with the action's internal name.
+    for (const status of STATUSES) {
+      for (const action of ACTIONS) {
+        for (const actorType of ACTORS) {
+          if (findRule(status, action, actorType)) continue;
+          const { actor, input } = happyCase(action, actorType);
+          try {
+            transition(state(status), action, actor, input, NOW, TIMEOUTS);
+          } catch (e) {
+            assert.ok(e instanceof AppError);
+            assert.doesNotMatch(e.message, /setCard|changeAmount|proofPhoto|^Cannot |"/, `${status}|${action}|${actorType}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('reasons refuse control characters', () => {
+    const a = { type: 'admin', id: 'a1' } as const;
+    for (const reason of ['a\u0000b', 'line\nbreak', '\u001b[31mred', 'x\u007f', '\u0085']) {
+      assert.throws(
+        () => transition(state('notApprove'), 'decide', a, { decision: 'success', reason }, NOW, TIMEOUTS),
+        (e: AppError) => e.code === 'VALIDATION_FAILED' && /control characters/.test(e.message),
+      );
+      assert.throws(
+        () => transition(state('pay'), 'dispute', { type: 'trader', id: 't1' }, { reason }, NOW, TIMEOUTS),
+        (e: AppError) => e.code === 'VALIDATION_FAILED',
+      );
+    }
+    const payer = { type: 'payer', id: '203.0.113.7' } as const;
+    assert.throws(
+      () => transition(state('waitPhoto'), 'proofPhoto', payer, { photoUrl: 'https://x/\u0000' }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'VALIDATION_FAILED',
     );
   });
 
