@@ -13,6 +13,10 @@ export interface Config {
   readonly paymentTimeoutSeconds: number;
   readonly acceptTimeoutSeconds: number;
   readonly traderCheckTimeoutSeconds: number;
+  /** A trader who took an invoice must give a card within this, or the invoice goes back to the queue. */
+  readonly cardTimeoutSeconds: number;
+  /** A payer asked for a receipt photo must send it within this, or an administrator decides without. */
+  readonly photoTimeoutSeconds: number;
   /** Base64 or hex 32-byte key; when absent a key file in dataDir is used (made on first start). */
   readonly masterKey: string | undefined;
   /** CIDRs whose X-Forwarded-For is believed. */
@@ -62,6 +66,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     acceptTimeoutSeconds: overrides.acceptTimeoutSeconds ?? int('ACCEPT_TIMEOUT', env.ACCEPT_TIMEOUT, 1800, 30, 604_800),
     traderCheckTimeoutSeconds:
       overrides.traderCheckTimeoutSeconds ?? int('TRADER_CHECK_TIMEOUT', env.TRADER_CHECK_TIMEOUT, 1800, 30, 604_800),
+    cardTimeoutSeconds: overrides.cardTimeoutSeconds ?? int('CARD_TIMEOUT', env.CARD_TIMEOUT, 300, 30, 86_400),
+    photoTimeoutSeconds: overrides.photoTimeoutSeconds ?? int('PHOTO_TIMEOUT', env.PHOTO_TIMEOUT, 1800, 30, 604_800),
     masterKey: overrides.masterKey ?? (env.NLTRADE_MASTER_KEY || undefined),
     trustProxy:
       overrides.trustProxy ??

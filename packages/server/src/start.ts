@@ -33,7 +33,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const system = options.system ?? (await createSystem(config, options.clock ? { clock: options.clock } : {}));
   // Workers are up before the port opens, so the first legacy request pays no start-up.
   await system.rsa.start();
-  await system.bridge?.listen();
+  // Changes committed by other processes (another server, the CLI) reach this one's sockets.
+  await system.eventLog.start();
   const app = await buildApp(system, { logger: options.logger ?? false, ...(options.webDistDir && { webDistDir: options.webDistDir }) });
   // A failing listener never undoes a committed change, but it must not fail silently either.
   system.bus.onListenerError((err) => app.log.error({ err }, 'event listener failed'));

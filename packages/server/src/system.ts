@@ -2,8 +2,8 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { MasterKey } from './crypto/master-key.ts';
 import { RsaPool } from './crypto/rsa-pool.ts';
+import { EventLog } from './event-log.ts';
 import { EventBus } from './events.ts';
-import { PgEventBridge } from './events-pg.ts';
 import { AccountService } from './services/accounts.ts';
 import { InvoiceService } from './services/invoices.ts';
 import { MerchantService } from './services/merchants.ts';
@@ -23,8 +23,8 @@ export interface System {
   readonly photos: PhotoService;
   /** RSA private-key operations (legacy API decryption) in worker threads, started on first use. */
   readonly rsa: RsaPool;
-  /** With PostgreSQL: events travel between processes on the same database. */
-  readonly bridge: PgEventBridge | undefined;
+  /** The durable event log: other processes' changes reach this one's bus through it (once started). */
+  readonly eventLog: EventLog;
   close(): Promise<void>;
 }
 
@@ -37,18 +37,18 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   const masterKey = MasterKey.load(config.masterKey, config.dataDir);
   const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bus = new EventBus();
-  const bridge =
-    storage.dialect === 'postgres' && config.databaseUrl
-      ? new PgEventBridge(storage.db, bus, config.databaseUrl, (err) => console.error('nltrade: event bridge:', err))
-      : undefined;
-  bridge?.forward();
+  const eventLog = new EventLog(storage.db, bus, storage.dialect, config.databaseUrl, {
+    onError: (err) => console.error('nltrade: event log:', err),
+  });
   const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits);
   const rsa = new RsaPool({ threads: config.rsaThreads, loadPem: (keyId) => merchants.privateKeyPem(keyId) });
-  const invoices = new InvoiceService(storage.db, bus, clock, {
+  const invoices = new InvoiceService(storage.db, bus, eventLog, clock, {
     rate: config.rate,
     paymentTimeoutSeconds: config.paymentTimeoutSeconds,
     acceptTimeoutSeconds: config.acceptTimeoutSeconds,
     traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
+    cardTimeoutSeconds: config.cardTimeoutSeconds,
+    photoTimeoutSeconds: config.photoTimeoutSeconds,
   });
   return {
     config,
@@ -61,9 +61,9 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     invoices,
     photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl),
     rsa,
-    bridge,
+    eventLog,
     close: async () => {
-      await bridge?.close();
+      await eventLog.stop();
       await rsa.close();
       await storage.close();
     },

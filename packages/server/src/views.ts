@@ -1,32 +1,17 @@
-import { type CheckoutView, formatAmountFixed, type Locale, maskCard, parseAmount, STATUS_LABELS, type Status } from '@nltrade/core';
+import {
+  type Binding,
+  type CheckoutView,
+  formatAmountFixed,
+  maskCard,
+  parseAmount,
+  STATUS_LABELS,
+  type StaffInvoiceView,
+  type Status,
+  type WatchView,
+} from '@nltrade/core';
 import type { Invoice } from './services/invoices.ts';
 
-export type { CheckoutView };
-
-/** What traders and administrators see. */
-export interface StaffInvoiceView {
-  uid: string;
-  title: string;
-  amount: string;
-  reciveAmount: string;
-  rate: string;
-  currency: 'UAH';
-  status: Status;
-  statusLabel: Readonly<Record<Locale, string>>;
-  /** Masked unless the viewer is the trader who set it. */
-  card: string | null;
-  traderId: string | null;
-  merchantId: string;
-  ip: string | null;
-  version: number;
-  createdAt: string;
-  acceptedAt: string | null;
-  paidAt: string | null;
-  deadlineAt: string | null;
-  previousAmount: string | null;
-  approvePhoto: string | null;
-  resolution: string | null;
-}
+export type { CheckoutView, StaffInvoiceView, WatchView };
 
 // Statuses in which the payer may still need the card; after a cancellation or expiry
 // showing it would only invite a payment nobody will check.
@@ -44,12 +29,14 @@ function fixedAmount(text: string | null): string | null {
   }
 }
 
-function payerCard(invoice: Invoice, viewerIp: string | undefined): string | null {
-  if (invoice.card === null || !CARD_VISIBLE.has(invoice.status)) return null;
-  return viewerIp !== undefined && viewerIp === invoice.ip ? invoice.card : maskCard(invoice.card);
+function bindingFor(invoice: Invoice, viewerIp: string | undefined): Binding {
+  if (invoice.ip === null) return 'nobody';
+  return viewerIp !== undefined && viewerIp === invoice.ip ? 'you' : 'another';
 }
 
 export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): CheckoutView {
+  const boundTo = bindingFor(invoice, viewerIp);
+  const showCard = invoice.card !== null && CARD_VISIBLE.has(invoice.status);
   const view: CheckoutView = {
     uid: invoice.uid,
     title: invoice.title,
@@ -57,7 +44,7 @@ export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): 
     currency: 'UAH',
     status: invoice.status,
     statusLabel: STATUS_LABELS[invoice.status],
-    card: payerCard(invoice, viewerIp),
+    card: showCard && invoice.card !== null ? (boundTo === 'you' ? invoice.card : maskCard(invoice.card)) : null,
     paymentTimeoutSeconds: invoice.paymentTimeout,
     deadlineAt: invoice.status === 'send card' ? iso(invoice.deadlineAt) : null,
     serverTime: new Date(now).toISOString(),
@@ -66,7 +53,9 @@ export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): 
     photoUploaded: invoice.approvePhoto !== null,
     returnUrl: invoice.returnUrl,
     resolution: invoice.resolution,
-    ip: invoice.ip,
+    // Who holds an invoice is the holder's business: others learn only that someone does.
+    ip: boundTo === 'you' ? invoice.ip : null,
+    boundTo,
   };
   if (viewerIp !== undefined) view.viewerIp = viewerIp;
   return view;
@@ -77,10 +66,13 @@ export interface StaffViewer {
   id: string;
 }
 
-export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer): StaffInvoiceView {
+/** `hostedPhoto`: whether approve_photo is a receipt photo this server stored for this invoice. */
+export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPhoto = false): StaffInvoiceView {
   const ownTrader = viewer.role === 'trader' && invoice.traderId === viewer.id;
+  const admin = viewer.role === 'admin';
   return {
-    uid: invoice.uid,
+    id: invoice.id,
+    uid: admin ? invoice.uid : null,
     title: invoice.title,
     amount: formatAmountFixed(invoice.sendMinor),
     reciveAmount: formatAmountFixed(invoice.reciveMinor),
@@ -92,7 +84,7 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer): StaffIn
     traderId: invoice.traderId,
     merchantId: invoice.merchantId,
     // The payer's IP is personal data a trader has no use for; administrators judge disputes with it.
-    ip: viewer.role === 'admin' ? invoice.ip : null,
+    ip: admin ? invoice.ip : null,
     version: invoice.version,
     createdAt: new Date(invoice.createdAt).toISOString(),
     acceptedAt: iso(invoice.acceptedAt),
@@ -100,6 +92,22 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer): StaffIn
     deadlineAt: iso(invoice.deadlineAt),
     previousAmount: fixedAmount(invoice.traderChangePrice),
     approvePhoto: invoice.approvePhoto,
+    approvePhotoHosted: hostedPhoto,
     resolution: invoice.resolution,
+  };
+}
+
+/** What watchers get; traders see no UID. */
+export function watchView(invoice: Invoice, showUid: boolean): WatchView {
+  return {
+    id: invoice.id,
+    uid: showUid ? invoice.uid : null,
+    status: invoice.status,
+    statusLabel: STATUS_LABELS[invoice.status],
+    amount: formatAmountFixed(invoice.sendMinor),
+    previousAmount: fixedAmount(invoice.traderChangePrice),
+    version: invoice.version,
+    updatedAt: new Date(invoice.updatedAt).toISOString(),
+    payerBound: invoice.ip !== null,
   };
 }

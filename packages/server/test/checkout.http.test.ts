@@ -51,6 +51,7 @@ for (const kind of await dbKinds()) {
       assert.equal(r.status, 200);
       assert.deepEqual(Object.keys(r.body).sort(), [
         'amount',
+        'boundTo',
         'card',
         'currency',
         'deadlineAt',
@@ -76,6 +77,75 @@ for (const kind of await dbKinds()) {
       const missing = await call(l.url, 'GET', `/v1/checkout/${'q'.repeat(30)}`);
       assert.equal(missing.status, 404);
       assert.equal(missing.body.code, 'INVOICE_NOT_FOUND');
+      // A malformed UID is an unknown invoice, not a lesson in the format.
+      for (const bad of ['abc', 'A'.repeat(30), '1', `${uid}0`]) {
+        const r = await call(l.url, 'GET', `/v1/checkout/${bad}`);
+        assert.equal(r.status, 404, bad);
+        assert.deepEqual(r.body, { status: false, code: 'INVOICE_NOT_FOUND', message: 'Invoice not found' });
+      }
+      // Invoice numbers are sequential: the payer's side never takes them.
+      const id = (await l.ts.system.invoices.get(uid)).id;
+      assert.equal((await call(l.url, 'GET', `/v1/checkout/${id}`)).status, 404);
+    });
+
+    test('the bound IP is shown only to itself; others learn only that someone holds the invoice', async () => {
+      const uid = await l.invoice('20');
+      const before = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: IP });
+      assert.equal(before.body.ip, null);
+      assert.equal(before.body.boundTo, 'nobody');
+      await l.ts.system.invoices.bindIp(uid, IP);
+      const own = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: IP });
+      assert.equal(own.body.ip, IP);
+      assert.equal(own.body.boundTo, 'you');
+      const other = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: '203.0.113.99' });
+      assert.equal(other.body.ip, null);
+      assert.equal(other.body.boundTo, 'another');
+      assert.ok(!JSON.stringify(other.body).includes(IP));
+    });
+
+    test('approve_photo naming a photo of this server must be of the same invoice; outside URLs stay allowed', async () => {
+      const first = await waitPhoto();
+      assert.equal((await upload(first, form(await png(), 'r.png', 'image/png'))).status, 200);
+      const ours = (await l.ts.system.invoices.get(first)).approvePhoto ?? '';
+      assert.match(ours, /^\/v1\/photos\/[a-f0-9]{32}$/);
+      const photos = l.ts.system.photos;
+      const second = await waitPhoto();
+      // Another invoice's receipt, however its URL is written.
+      for (const url of [ours, `http://127.0.0.1:1${ours}`, `https://gateway.example${ours}?x=1`]) {
+        await assert.rejects(photos.assertUsableFor(second, url), { code: 'VALIDATION_FAILED', message: /another invoice/ });
+      }
+      // A photo id this server never stored, on this server.
+      await assert.rejects(photos.assertUsableFor(second, `/v1/photos/${'e'.repeat(32)}`), { code: 'VALIDATION_FAILED' });
+      await photos.assertUsableFor(first, ours);
+      await photos.assertUsableFor(second, 'https://shop.example/receipts/1.jpg');
+      await photos.assertUsableFor(second, `https://shop.example/v1/photos/${'e'.repeat(32)}`);
+
+      const admin = await l.account('admin', 'photo admin');
+      const view = await call<{ approvePhotoHosted: boolean }>(l.url, 'GET', `/v1/admin/invoices/${first}`, { token: admin.token });
+      assert.equal(view.body.approvePhotoHosted, true);
+      await l.ts.system.invoices.act(second, 'proofPhoto', { type: 'payer', id: IP }, { photoUrl: 'https://shop.example/r.jpg' });
+      const outside = await call<{ approvePhotoHosted: boolean }>(l.url, 'GET', `/v1/admin/invoices/${second}`, { token: admin.token });
+      assert.equal(outside.body.approvePhotoHosted, false);
+      const list = await call<{ invoices: { uid: string; approvePhotoHosted: boolean }[] }>(
+        l.url,
+        'GET',
+        '/v1/admin/invoices?status=notApprove&limit=200',
+        { token: admin.token },
+      );
+      assert.equal(list.body.invoices.find((i) => i.uid === first)?.approvePhotoHosted, true);
+      assert.equal(list.body.invoices.find((i) => i.uid === second)?.approvePhotoHosted, false);
+    });
+
+    test('a receipt photo whose file is missing answers 404, not 500', async () => {
+      const uid = await waitPhoto();
+      assert.equal((await upload(uid, form(await png(), 'r.png', 'image/png'))).status, 200);
+      const url = (await l.ts.system.invoices.get(uid)).approvePhoto ?? '';
+      const id = url.split('/').pop() ?? '';
+      fs.rmSync(path.join(l.ts.dataDir, 'photos', `${id}.png`));
+      const admin = await l.account('admin', 'missing-file admin');
+      const res = await fetch(l.url + url, { headers: { authorization: `Bearer ${admin.token}` } });
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as { code: string }).code, 'NOT_FOUND');
     });
 
     test('a PNG is accepted, re-encoded, and only its trader, admins and its merchant may open it', async () => {
@@ -174,8 +244,17 @@ for (const kind of await dbKinds()) {
       assert.equal((r.body as unknown as { code: string }).code, 'PAYLOAD_TOO_LARGE');
       const justOver = new Uint8Array(10 * 1024 * 1024 + 1);
       justOver.set([0xff, 0xd8, 0xff]);
-      const r2 = await upload(uid, form(justOver, 'over.jpg', 'image/jpeg'));
-      assert.equal(r2.status, 413);
+      for (let round = 0; round < 3; round++) {
+        const r2 = await upload(uid, form(justOver, 'over.jpg', 'image/jpeg'));
+        assert.equal(r2.status, 413, JSON.stringify(r2.body));
+        assert.equal((r2.body as unknown as { code: string }).code, 'PAYLOAD_TOO_LARGE');
+      }
+      // Exactly at the limit the file is read and goes to the decoder (which refuses this garbage).
+      const atLimit = new Uint8Array(10 * 1024 * 1024);
+      atLimit.set([0xff, 0xd8, 0xff]);
+      const r3 = await upload(uid, form(atLimit, 'limit.jpg', 'image/jpeg'));
+      assert.equal(r3.status, 400);
+      assert.equal((r3.body as unknown as { code: string }).code, 'VALIDATION_FAILED');
       assert.equal((await l.ts.system.invoices.get(uid)).status, 'waitPhoto');
     });
 

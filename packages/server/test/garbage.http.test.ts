@@ -70,7 +70,7 @@ describe('garbage in, clear errors out', () => {
         headers: { authorization: 'Basic Zm9vOmJhcg==' },
         status: 401,
       },
-      { name: 'checkout of a malformed uid', method: 'GET', url: '/v1/checkout/..%2f..%2fetc', status: 400 },
+      { name: 'checkout of a malformed uid', method: 'GET', url: '/v1/checkout/..%2f..%2fetc', status: 404 },
       { name: 'asset path traversal', method: 'GET', url: '/assets/..%2f..%2fpackage.json', status: 404 },
     ];
   for (const c of cases) {

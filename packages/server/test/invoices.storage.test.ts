@@ -128,7 +128,13 @@ for (const kind of await dbKinds()) {
       await assert.rejects(t.system.invoices.act(inv.uid, 'remove', { type: 'merchant', id: '999' }, {}, { merchantId: '999' }), {
         code: 'INVOICE_NOT_FOUND',
       });
-      await assert.rejects(t.system.invoices.act('nope', 'accept', { type: 'trader', id: traderA }), { code: 'INVALID_UID' });
+      await assert.rejects(t.system.invoices.act('nope', 'accept', { type: 'trader', id: traderA }), {
+        code: 'INVOICE_NOT_FOUND',
+        message: 'Invoice not found',
+      });
+      // Numbers name invoices only where the caller allows them (staff routes), never for payers.
+      await assert.rejects(t.system.invoices.get(inv.id), { code: 'INVOICE_NOT_FOUND' });
+      assert.equal((await t.system.invoices.get(inv.id, { numbers: true })).uid, inv.uid);
       const same = await t.system.invoices.get(inv.uid);
       assert.equal(same.version, 1);
       assert.equal((await t.system.invoices.history(inv.id)).length, 1);

@@ -175,9 +175,10 @@ describe('legacy request parsing', () => {
     throwsCode(() => requestType({}), 'UNKNOWN_REQUEST_TYPE', /missing/);
     throwsCode(() => requestType({ type: 1 }), 'UNKNOWN_REQUEST_TYPE');
     assert.equal(uidOf({ uid_link: UID }), UID);
-    throwsCode(() => uidOf({}), 'INVALID_UID', /missing/);
-    throwsCode(() => uidOf({ uid_link: 'ABC' }), 'INVALID_UID');
-    throwsCode(() => uidOf({ uid_link: `${UID}x` }), 'INVALID_UID');
+    throwsCode(() => uidOf({}), 'VALIDATION_FAILED', /missing/);
+    // A malformed UID names no invoice, and says nothing about the format.
+    throwsCode(() => uidOf({ uid_link: 'ABC' }), 'INVOICE_NOT_FOUND', /^Invoice not found$/);
+    throwsCode(() => uidOf({ uid_link: `${UID}x` }), 'INVOICE_NOT_FOUND', /^Invoice not found$/);
   });
 
   it('update accepts exactly the payer’s two moves with an optional log', () => {
@@ -214,6 +215,10 @@ describe('legacy request parsing', () => {
     throwsCode(() => parseUpdate({ ...base, approve_photo: 42 }), 'VALIDATION_FAILED');
     throwsCode(() => parseUpdate({ ...base, status: 'pay', log: 'x'.repeat(501) }), 'VALIDATION_FAILED', /log/);
     throwsCode(() => parseUpdate({ ...base, status: 'pay', log: 5 }), 'VALIDATION_FAILED', /log/);
-    throwsCode(() => parseUpdate({ type: 'update', status: 'pay' }), 'INVALID_UID');
+    throwsCode(() => parseUpdate({ type: 'update', status: 'pay' }), 'VALIDATION_FAILED', /uid_link/);
+    for (const log of ['a\u0000b', 'two\nlines', '\u001b[2J']) {
+      throwsCode(() => parseUpdate({ ...base, status: 'pay', log }), 'VALIDATION_FAILED', /control characters/);
+    }
+    throwsCode(() => parseUpdate({ ...base, approve_photo: 'https://x.example/a\u0000.jpg' }), 'VALIDATION_FAILED', /control/);
   });
 });

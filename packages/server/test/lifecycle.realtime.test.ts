@@ -70,11 +70,14 @@ for (const kind of await dbKinds()) {
         return view.body;
       };
 
-      const accepted = await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
+      const accepted = await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token });
       assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
       await expectChange('wait card');
 
-      const carded = await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: CARD } });
+      const carded = await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, {
+        token: trader.token,
+        json: { card: CARD },
+      });
       assert.equal(carded.status, 200, JSON.stringify(carded.body));
       assert.equal(carded.body.card, '4111111111111111', 'the trader who set it sees the full card');
       const sendCard = await expectChange('send card');
@@ -87,13 +90,16 @@ for (const kind of await dbKinds()) {
       assert.equal(pay1.amount, '1500.50');
 
       // Two `pay` reads in a row: the trader changed the amount.
-      const changed = await call(l.url, 'POST', `/v1/trader/invoices/${uid}/amount`, { token: trader.token, json: { amount: '1450' } });
+      const changed = await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/amount`, {
+        token: trader.token,
+        json: { amount: '1450' },
+      });
       assert.equal(changed.status, 200, JSON.stringify(changed.body));
       const pay2 = await expectChange('pay');
       assert.equal(pay2.amount, '1450.00');
       assert.equal(pay2.previousAmount, '1500.50');
 
-      const disputed = await call(l.url, 'POST', `/v1/trader/invoices/${uid}/dispute`, {
+      const disputed = await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/dispute`, {
         token: trader.token,
         json: { reason: 'No money arrived' },
       });
@@ -162,8 +168,8 @@ for (const kind of await dbKinds()) {
       const payer = await l.connect(PAYER);
       payer.join(uid);
       await payer.next('ip:send');
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: CARD } });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, { token: trader.token, json: { card: CARD } });
       await payer.next('invoce:refetch');
       await payer.next('invoce:refetch');
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import type { CheckoutView } from '../src/views.ts';
-import { call, type Live, live } from './support/live.ts';
+import type { CheckoutView, WatchView } from '../src/views.ts';
+import { call, type Live, live, Recorder } from './support/live.ts';
 import { dbKinds } from './support/system.ts';
 
 const FIRST = '203.0.113.10';
@@ -27,11 +27,15 @@ for (const kind of await dbKinds()) {
       b.join(uid);
       assert.deepEqual(await b.next('ip:send'), [FIRST], 'the page compares this with its own IP');
       const [view] = (await b.next('invoice:update')) as [CheckoutView];
-      assert.equal(view.ip, FIRST);
+      assert.equal(view.ip, null, 'the view names the bound IP only to that IP');
+      assert.equal(view.boundTo, 'another');
       assert.equal(view.viewerIp, SECOND);
 
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, {
+        token: trader.token,
+        json: { card: '5555555555554444' },
+      });
       const refused = await call(l.url, 'POST', `/v1/checkout/${uid}/paid`, { ip: SECOND });
       assert.equal(refused.status, 403);
       assert.equal(refused.body.code, 'IP_MISMATCH');
@@ -56,8 +60,11 @@ for (const kind of await dbKinds()) {
       b.join(uid);
       await b.next('ip:send');
       await b.next('invoice:update');
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, {
+        token: trader.token,
+        json: { card: '5555555555554444' },
+      });
       const cardOf = async (r: typeof a) => {
         for (;;) {
           const [v] = (await r.next('invoice:update')) as [CheckoutView];
@@ -75,13 +82,103 @@ for (const kind of await dbKinds()) {
     test('payer actions before anyone joined are refused with IP_NOT_BOUND', async () => {
       const uid = await l.invoice();
       const trader = await l.account('trader');
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token });
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, {
+        token: trader.token,
+        json: { card: '5555555555554444' },
+      });
       const res = await call(l.url, 'POST', `/v1/checkout/${uid}/paid`, { ip: FIRST });
       assert.equal(res.status, 409);
       assert.equal(res.body.code, 'IP_NOT_BOUND');
       const view = await call<CheckoutView>(l.url, 'GET', `/v1/checkout/${uid}`, { ip: FIRST });
       assert.equal(view.body.ip, null, 'reading does not bind');
+    });
+
+    /** A socket that authenticates as a merchant, trader or administrator, as a watcher does. */
+    async function watcher(token: string, ip: string): Promise<Recorder> {
+      const r = new Recorder(
+        io(l.url, {
+          path: '/socket.io',
+          transports: ['websocket'],
+          forceNew: true,
+          reconnection: false,
+          auth: { token },
+          extraHeaders: { 'x-forwarded-for': ip },
+        }),
+      );
+      await r.connected();
+      return r;
+    }
+
+    test('a merchant watching first never binds: the payer joining afterwards is bound and sees the full card', async () => {
+      const uid = await l.invoice();
+      const merchant = await watcher(l.merchantToken, '192.0.2.200');
+      merchant.socket.emit('invoice:watch', { uid });
+      const [first] = (await merchant.next('invoice:status')) as [WatchView];
+      assert.equal(first.uid, uid);
+      assert.equal(first.status, 'not approve exchange');
+      assert.equal(first.payerBound, false);
+      assert.equal((await l.ts.system.invoices.get(uid)).ip, null);
+      assert.ok(!merchant.events.some((e) => e.event === 'ip:send'));
+
+      const payer = await l.connect(SECOND);
+      payer.join(uid);
+      assert.deepEqual(await payer.next('ip:send'), [SECOND], 'the payer, not the watcher, is bound');
+      const trader = await l.account('trader');
+      const id = await l.idOf(uid);
+      await call(l.url, 'POST', `/v1/trader/invoices/${id}/accept`, { token: trader.token });
+      await call(l.url, 'POST', `/v1/trader/invoices/${id}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      let view: CheckoutView;
+      do [view] = (await payer.next('invoice:update')) as [CheckoutView];
+      while (view.status !== 'send card');
+      assert.equal(view.card, '5555555555554444');
+      assert.equal(view.boundTo, 'you');
+      const paid = await call<CheckoutView>(l.url, 'POST', `/v1/checkout/${uid}/paid`, { ip: SECOND });
+      assert.equal(paid.status, 200);
+      // The watcher heard every step, with refetches as legacy code expects.
+      const statuses: string[] = [];
+      while (!statuses.includes('pay')) statuses.push(((await merchant.next('invoice:status')) as [WatchView])[0].status);
+      assert.deepEqual(statuses, ['wait card', 'send card', 'pay']);
+      assert.ok(merchant.events.filter((e) => e.event === 'invoce:refetch').length >= 3);
+      assert.equal(merchant.events.filter((e) => e.event === 'invoice:update').length, 0, 'watchers never get the payer view');
+    });
+
+    test('watchers: a token is needed, each sees only its own, traders by number and without the UID', async () => {
+      const uid = await l.invoice();
+      const id = await l.idOf(uid);
+      const anonymous = await l.connect('192.0.2.201');
+      anonymous.socket.emit('invoice:watch', { uid });
+      assert.equal(((await anonymous.next('invoice:error')) as [{ code: string }])[0].code, 'UNAUTHORIZED');
+      const wrongToken = await watcher('nlm_nope', '192.0.2.201');
+      wrongToken.socket.emit('invoice:watch', { uid });
+      assert.equal(((await wrongToken.next('invoice:error')) as [{ code: string }])[0].code, 'UNAUTHORIZED');
+      const other = await l.ts.system.merchants.create('Other shop');
+      const stranger = await watcher(other.accessToken, '192.0.2.202');
+      stranger.socket.emit('invoice:watch', { uid });
+      assert.equal(((await stranger.next('invoice:error')) as [{ code: string }])[0].code, 'INVOICE_NOT_FOUND');
+      stranger.socket.emit('invoice:watch', { id });
+      assert.equal(((await stranger.next('invoice:error')) as [{ code: string }])[0].code, 'INVOICE_NOT_FOUND');
+
+      const trader = await l.account('trader', 'watcher');
+      const t = await watcher(trader.token, '192.0.2.203');
+      t.socket.emit('invoice:watch', { id });
+      assert.equal(((await t.next('invoice:error')) as [{ code: string }])[0].code, 'INVOICE_NOT_FOUND', 'not taken by it yet');
+      await call(l.url, 'POST', `/v1/trader/invoices/${id}/accept`, { token: trader.token });
+      t.socket.emit('invoice:watch', { id });
+      const [tv] = (await t.next('invoice:status')) as [WatchView];
+      assert.equal(tv.id, id);
+      assert.equal(tv.uid, null);
+      assert.ok(!JSON.stringify(t.events).includes(uid), 'the trader never receives the UID');
+
+      const admin = await l.account('admin', 'watcher');
+      const a = await watcher(admin.token, '192.0.2.204');
+      a.socket.emit('invoice:watch', uid);
+      assert.equal(((await a.next('invoice:status')) as [WatchView])[0].uid, uid);
+      for (const bad of [null, 42.5, {}, { uid: 'A'.repeat(30) }, 'x'.repeat(100)]) {
+        a.socket.emit('invoice:watch', bad);
+        assert.equal(((await a.next('invoice:error')) as [{ code: string }])[0].code, 'INVOICE_NOT_FOUND');
+      }
+      assert.equal((await l.ts.system.invoices.get(uid)).ip, null, 'no watcher bound the invoice');
     });
 
     test('two first joins at once: exactly one IP is recorded and both are told the same', async () => {
@@ -104,12 +201,11 @@ for (const kind of await dbKinds()) {
       for (const bad of [42, { uid: 'x' }, null, ['a'], 'A'.repeat(30), 'x'.repeat(3000), '../../etc/passwd']) {
         s.join(bad);
         const [err] = (await s.next('invoice:error')) as [{ code: string; message: string }];
-        assert.equal(err.code, 'INVALID_UID');
-        assert.match(err.message, /UID/);
+        assert.deepEqual(err, { code: 'INVOICE_NOT_FOUND', message: 'Invoice not found' });
       }
       const raw = s.socket as unknown as { emit(event: string, ...args: unknown[]): void };
       raw.emit('invoice:join');
-      assert.equal(((await s.next('invoice:error')) as [{ code: string }])[0].code, 'INVALID_UID');
+      assert.equal(((await s.next('invoice:error')) as [{ code: string }])[0].code, 'INVOICE_NOT_FOUND');
       raw.emit('nonsense', 1, 2, 3);
       // An oversized frame costs its sender the connection, nobody else anything.
       const big = await l.connect('203.0.113.77');
@@ -164,10 +260,13 @@ for (const kind of await dbKinds()) {
       await bystander.next('ip:send');
       bystander.drain();
       await Promise.all([
-        call(l.url, 'POST', `/v1/trader/invoices/${uid}/accept`, { token: trader.token }),
+        call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/accept`, { token: trader.token }),
         l.ts.system.invoices.act(other, 'cancel', { type: 'admin', id: null }).catch(() => undefined),
       ]);
-      await call(l.url, 'POST', `/v1/trader/invoices/${uid}/card`, { token: trader.token, json: { card: '5555555555554444' } });
+      await call(l.url, 'POST', `/v1/trader/invoices/${await l.idOf(uid)}/card`, {
+        token: trader.token,
+        json: { card: '5555555555554444' },
+      });
       await call(l.url, 'POST', `/v1/admin/invoices/${uid}/cancel`, { token: (await l.account('admin')).token });
       const versions: number[] = [];
       while (versions.length < 3) {

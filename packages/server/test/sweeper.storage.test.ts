@@ -72,6 +72,55 @@ for (const kind of await dbKinds()) {
       );
     });
 
+    test('a card not given in time: back to the queue for another trader, or rejected once its accept time is over', async () => {
+      const sweeper = new Sweeper(s(), clock);
+      const { cardTimeoutSeconds, acceptTimeoutSeconds } = ts.system.config;
+      const uid = await newInvoice();
+      const created = (await s().get(uid)).createdAt;
+      await s().act(uid, 'accept', trader());
+      clock.advance(cardTimeoutSeconds * 1000 - 1);
+      await sweeper.runOnce();
+      assert.equal((await s().get(uid)).status, 'wait card');
+      clock.advance(1);
+      await sweeper.runOnce();
+      const back = await s().get(uid);
+      assert.equal(back.status, 'not approve exchange');
+      assert.equal(back.traderId, null);
+      assert.equal(back.acceptedAt, null);
+      assert.equal(back.deadlineAt, created + acceptTimeoutSeconds * 1000, 'the accept deadline still counts from creation');
+      const history = await s().history(back.id);
+      assert.match(history.at(-1)?.note ?? '', /не надав картку/);
+      assert.equal(history.at(-1)?.actorType, 'system');
+      // Another trader takes it, and sits on it past the accept deadline as well.
+      const other = (await ts.system.accounts.create('trader', 'Second')).id;
+      await s().act(uid, 'accept', { type: 'trader', id: other });
+      clock.advance(acceptTimeoutSeconds * 1000);
+      await sweeper.runOnce();
+      const late = await s().get(uid);
+      assert.equal(late.status, 'rejected');
+      assert.equal(late.traderId, other, 'who held it last stays on record');
+    });
+
+    test('no receipt photo in time: an administrator decides, and the history says why', async () => {
+      const sweeper = new Sweeper(s(), clock);
+      const uid = await newInvoice();
+      await s().bindIp(uid, '192.0.2.9');
+      await s().act(uid, 'accept', trader());
+      await s().act(uid, 'setCard', trader(), { card: '4111111111111111' });
+      await s().act(uid, 'paid', { type: 'payer', id: '192.0.2.9' });
+      await s().act(uid, 'dispute', trader(), { reason: 'nothing arrived' });
+      clock.advance(ts.system.config.photoTimeoutSeconds * 1000 - 1);
+      await sweeper.runOnce();
+      assert.equal((await s().get(uid)).status, 'waitPhoto');
+      clock.advance(1);
+      await sweeper.runOnce();
+      const decided = await s().get(uid);
+      assert.equal(decided.status, 'notApprove');
+      assert.equal(decided.approvePhoto, null);
+      assert.equal(decided.deadlineAt, null);
+      assert.match((await s().history(decided.id)).at(-1)?.note ?? '', /не надіслав фото/);
+    });
+
     test('several processes sweeping at once expire each invoice exactly once', async () => {
       const uids: string[] = [];
       for (let i = 0; i < 40; i++) uids.push(await newInvoice());

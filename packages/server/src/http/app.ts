@@ -1,13 +1,13 @@
-import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
 import { installErrorHandling, toErrorBody } from './errors.ts';
 import { limitAuthFailures } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
-import { registerLegacyRoutes } from './routes/legacy.ts';
+import { legacyRoutes } from './routes/legacy.ts';
 import { traderRoutes } from './routes/trader.ts';
-import { DEFAULT_DIST_DIR, webRoutes } from './routes/web.ts';
+import { DEFAULT_DIST_DIR, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
 
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
@@ -29,7 +29,9 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     // A browser's keep-alive or long-poll must not hold a shutdown or restart for a minute.
     forceCloseConnections: true,
     // Errors raised before routing (a malformed URL, say) get the same body as all others.
-    frameworkErrors: (error, _request, reply) => {
+    // A payer's mangled checkout link (/pay/%zz) still gets the page's own not-found view.
+    frameworkErrors: (error, request, reply) => {
+      if (sendCheckoutNotFound(request as FastifyRequest, reply as FastifyReply, options.webDistDir ?? DEFAULT_DIST_DIR)) return;
       const { statusCode, body } = toErrorBody(error);
       void (reply as FastifyReply).code(statusCode === 500 ? 400 : statusCode).send(body);
     },
@@ -47,7 +49,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   limitAuthFailures(app, system.config.authFailuresPerMinute, system.clock);
 
   app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
-  registerLegacyRoutes(app, system);
+  await app.register(legacyRoutes, { system });
   await app.register(checkoutRoutes, { system });
   await app.register(traderRoutes, { system });
   await app.register(adminRoutes, { system });

@@ -23,15 +23,21 @@ export async function requireAccount(system: System, request: FastifyRequest, ro
 
 export type Principal = { kind: 'account'; account: Account } | { kind: 'merchant'; merchant: Merchant };
 
-/** Accounts and merchants share the header on routes both may use (proof photos). */
-export async function requirePrincipal(system: System, request: FastifyRequest): Promise<Principal> {
-  const token = bearerToken(request);
-  if (token === null) throw new AppError('UNAUTHORIZED');
+/** Whoever holds `token`: a trader or administrator account, or a merchant; null when nobody does. */
+export async function principalOf(system: System, token: unknown): Promise<Principal | null> {
+  if (typeof token !== 'string' || token.length === 0) return null;
   const account = await system.accounts.authenticate(token);
   if (account) return { kind: 'account', account };
   const merchant = await system.merchants.authenticate(token);
   if (merchant) return { kind: 'merchant', merchant };
-  throw new AppError('UNAUTHORIZED');
+  return null;
+}
+
+/** Accounts and merchants share the header on routes both may use (proof photos). */
+export async function requirePrincipal(system: System, request: FastifyRequest): Promise<Principal> {
+  const principal = await principalOf(system, bearerToken(request));
+  if (!principal) throw new AppError('UNAUTHORIZED');
+  return principal;
 }
 
 const accounts = new WeakMap<FastifyRequest, Account>();

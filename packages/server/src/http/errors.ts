@@ -1,11 +1,15 @@
-import { AppError, ERROR_CATALOG, type ErrorCode } from '@nltrade/core';
+import { AppError, ERROR_CATALOG, type ErrorBody, type ErrorCode, isRefusal } from '@nltrade/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-export interface ErrorBody {
-  status: false;
-  code: ErrorCode;
-  message: string;
-}
+export type { ErrorBody };
+
+/**
+ * Where an error is answered. The Remote Invoice API answers business refusals with HTTP 200
+ * and `status: false` (the original client shows "Заявки не існує" only for such an answer,
+ * and reads any non-2xx with a message as a transport failure such as "Your key is too
+ * old"); envelope and authentication errors keep their HTTP status there too.
+ */
+export type Surface = 'v1' | 'legacy';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -24,9 +28,13 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
  * The one place where errors become HTTP answers. Known errors keep their catalog code and
  * message; anything else is logged and answered as a bare 500, never with a stack.
  */
-export function toErrorBody(err: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
+export function toErrorBody(err: unknown, surface: Surface = 'v1'): { statusCode: number; body: ErrorBody; unexpected: boolean } {
   if (err instanceof AppError) {
-    return { statusCode: err.status, body: { status: false, code: err.code, message: err.message }, unexpected: false };
+    const body: ErrorBody = { status: false, code: err.code, message: err.message };
+    const param = err.details?.param;
+    if (typeof param === 'string') body.param = param;
+    const statusCode = surface === 'legacy' && isRefusal(err.code) ? 200 : err.status;
+    return { statusCode, body, unexpected: false };
   }
   const fe = err as Partial<FastifyError> & { validation?: unknown };
   if (fe && typeof fe === 'object') {
@@ -60,12 +68,13 @@ export function toErrorBody(err: unknown): { statusCode: number; body: ErrorBody
   return { statusCode: 500, body: { status: false, code: 'INTERNAL', message: ERROR_CATALOG.INTERNAL.message }, unexpected: true };
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, surface: Surface = 'v1'): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const { statusCode, body, unexpected } = toErrorBody(err);
+    const { statusCode, body, unexpected } = toErrorBody(err, surface);
     if (unexpected) request.log.error({ err }, 'unexpected error');
     return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
   });
+  if (surface === 'legacy') return;
   app.setNotFoundHandler((_request, reply) => {
     const body: ErrorBody = { status: false, code: 'NOT_FOUND', message: ERROR_CATALOG.NOT_FOUND.message };
     return reply.code(404).send(body);

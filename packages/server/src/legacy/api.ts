@@ -79,8 +79,12 @@ export class LegacyApi {
         const update = parseUpdate(request);
         const payer = { type: 'payer', id: clientIp } as const;
         const options = { merchantId, ...(update.note !== undefined && { note: update.note }) };
-        if (update.move.action === 'paid') await invoices.act(update.uid, 'paid', payer, {}, options);
-        else await invoices.act(update.uid, 'proofPhoto', payer, { photoUrl: update.move.photoUrl }, options);
+        if (update.move.action === 'paid') {
+          await invoices.act(update.uid, 'paid', payer, {}, options);
+        } else {
+          await this.#system.photos.assertUsableFor(update.uid, update.move.photoUrl);
+          await invoices.act(update.uid, 'proofPhoto', payer, { photoUrl: update.move.photoUrl }, options);
+        }
         return answer({});
       }
       case 'remove': {

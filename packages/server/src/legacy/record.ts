@@ -1,4 +1,4 @@
-import { formatAmount, formatAmountFixed, formatCard, type LegacyInvoice } from '@nltrade/core';
+import { formatAmount, formatAmountFixed, formatCard, type LegacyInvoice, rot13 } from '@nltrade/core';
 import type { HistoryEntry, Invoice } from '../services/invoices.ts';
 
 /** The invoice record of the legacy `get`, field for field as the original sends it. */
@@ -51,16 +51,9 @@ export function legacyRecord(invoice: Invoice, history: readonly HistoryEntry[])
   };
 }
 
-/** Caesar shift by 13 on ASCII letters only; it is its own inverse. */
-export function rot13(text: string): string {
-  return text.replace(/[A-Za-z]/g, (c) => {
-    const code = c.charCodeAt(0);
-    const base = code >= 97 ? 97 : 65;
-    return String.fromCharCode(((code - base + 13) % 26) + base);
-  });
-}
-
 /** The key endpoint's `result`: base64(rot13(PEM)). */
+export { rot13 };
+
 export function encodePublicKey(pem: string): string {
   return Buffer.from(rot13(pem), 'latin1').toString('base64');
 }

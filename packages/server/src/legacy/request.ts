@@ -1,12 +1,9 @@
-import { AppError } from '@nltrade/core';
+import { AppError, assertUid, cleanHttpUrl, cleanText, LIMITS, VERIFICATION_WORD } from '@nltrade/core';
 
-/** Legacy clients add this to every request object before encrypting it (protocol §4). */
-export const VERIFICATION_WORD = 'bandasosamba';
+export { VERIFICATION_WORD };
 
 /** Enough for an 8192-bit key (the largest RSA_KEY_BITS allows). */
 export const MAX_CIPHERTEXT_BYTES = 1024;
-
-export const MAX_LOG_LENGTH = 500;
 
 export type LegacyRequest = Readonly<Record<string, unknown>>;
 
@@ -75,14 +72,12 @@ export function requestType(request: LegacyRequest): LegacyType {
   throw new AppError('UNKNOWN_REQUEST_TYPE', `Unknown request type (${shown}); expected create, get, update or remove`);
 }
 
-export const UID_LINK_RE = /^[a-z0-9]{30}$/;
-
+/** A malformed `uid_link` names no invoice: "Invoice not found", which the original client shows as such. */
 export function uidOf(request: LegacyRequest): string {
   const uid = request.uid_link;
-  if (typeof uid !== 'string' || !UID_LINK_RE.test(uid)) {
-    throw new AppError('INVALID_UID', uid === undefined ? 'uid_link is missing' : 'uid_link must be the 30-character invoice UID');
-  }
-  return uid;
+  if (uid === undefined || uid === null || uid === '')
+    throw new AppError('VALIDATION_FAILED', 'uid_link is missing', { param: 'uid_link' });
+  return assertUid(uid);
 }
 
 /** The payer's two moves, the only changes `update` may make. */
@@ -113,13 +108,7 @@ export function parseUpdate(request: LegacyRequest): UpdateRequest {
   }
   const uid = uidOf(request);
   const { status, approve_photo: photo, log } = request;
-  let note: string | undefined;
-  if (log !== undefined && log !== null && log !== '') {
-    if (typeof log !== 'string' || log.length > MAX_LOG_LENGTH) {
-      throw new AppError('VALIDATION_FAILED', `log must be a string of at most ${MAX_LOG_LENGTH} characters`);
-    }
-    note = log;
-  }
+  const note = cleanText(log, { field: 'log', max: LIMITS.logChars }) ?? undefined;
   if (status !== undefined && status !== 'pay' && status !== 'notApprove') {
     const shown = typeof status === 'string' ? `"${status.slice(0, 40)}"` : `a ${status === null ? 'null' : typeof status}`;
     throw new AppError('FIELD_NOT_ALLOWED', `The field "status" cannot be set to ${shown}; update accepts only "pay" or "notApprove"`);
@@ -143,14 +132,5 @@ export function parseUpdate(request: LegacyRequest): UpdateRequest {
 
 /** The photo URL is later shown to administrators as a link, so only http(s) URLs pass. */
 function photoUrlOf(value: unknown): string {
-  const invalid = () => new AppError('VALIDATION_FAILED', 'approve_photo must be an http(s) URL of at most 2048 characters');
-  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) throw invalid();
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw invalid();
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid();
-  return value;
+  return cleanHttpUrl(value, { field: 'approve_photo', max: LIMITS.photoUrlChars, required: true });
 }

@@ -1,28 +1,32 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import { AppError, type ErrorCode, type InvoiceEvent } from '@nltrade/core';
+import {
+  AppError,
+  assertUid,
+  type ClientToServerEvents,
+  type InvoiceEvent,
+  isInvoiceId,
+  isUid,
+  REALTIME_PATH,
+  type RealtimeError,
+  type ServerToClientEvents,
+} from '@nltrade/core';
 import { Server, type Socket } from 'socket.io';
+import { type Principal, principalOf } from '../http/auth.ts';
 import { clientIp, compileTrust } from '../http/client-ip.ts';
 import type { Invoice } from '../services/invoices.ts';
 import type { System } from '../system.ts';
-import { type CheckoutView, checkoutView } from '../views.ts';
+import { checkoutView, watchView } from '../views.ts';
 
-export interface ClientToServerEvents {
-  /** The argument is untrusted: anything may arrive, so it is typed as such. */
-  'invoice:join': (uid: unknown) => void;
-}
-
-export interface ServerToClientEvents {
-  'ip:send': (ip: string) => void;
-  'invoce:refetch': () => void;
-  'invoice:update': (view: CheckoutView) => void;
-  'invoice:error': (error: { code: ErrorCode; message: string }) => void;
-}
+export type { ClientToServerEvents, ServerToClientEvents };
 
 export type InterServerEvents = Record<string, never>;
 
 export interface SocketData {
   ip: string;
+  /** `invoice:join` and `invoice:watch` calls made on this connection. */
   joins: number;
+  /** Who the handshake's `auth.token` names, once a watch has looked it up. */
+  principal: Principal | null | undefined;
 }
 
 export type RealtimeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -39,14 +43,40 @@ export interface RealtimeOptions {
 
 export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = { maxConnectionsPerIp: 200, maxJoinsPerSocket: 20, onError: () => {} };
 
+/** Traders name invoices by number; the UID would let them open the payer's page first. */
+function showsUid(principal: Principal | null | undefined): boolean {
+  return !(principal?.kind === 'account' && principal.account.role === 'trader');
+}
+
+function mayWatch(principal: Principal, invoice: Invoice): boolean {
+  if (principal.kind === 'merchant') return principal.merchant.id === invoice.merchantId;
+  if (principal.account.role === 'admin') return true;
+  return invoice.traderId === principal.account.id;
+}
+
+/** `{uid}` or `{id}` (or the bare string); anything else names no invoice. */
+function watchKey(target: unknown): string {
+  const value =
+    typeof target === 'string'
+      ? target
+      : target && typeof target === 'object'
+        ? ((target as Record<string, unknown>).uid ?? (target as Record<string, unknown>).id)
+        : undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && isInvoiceId(String(value))) return String(value);
+  if (isUid(value) || isInvoiceId(value)) return value;
+  throw new AppError('INVOICE_NOT_FOUND');
+}
+
 export interface Realtime {
   readonly io: RealtimeServer;
   close(): Promise<void>;
 }
 
 const roomOf = (uid: string): string => `invoice:${uid}`;
+/** Watchers have rooms of their own: they get the watch view, never the payer's. */
+const watchRoomOf = (uid: string): string => `watch:${uid}`;
 
-function errorPayload(err: unknown): { code: ErrorCode; message: string } {
+function errorPayload(err: unknown): RealtimeError {
   // Only catalog errors are described; anything else would leak internals.
   if (err instanceof AppError) return { code: err.code, message: err.message };
   const internal = new AppError('INTERNAL');
@@ -65,7 +95,7 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
   const ipOfRequest = new WeakMap<IncomingMessage, string>();
 
   const io: RealtimeServer = new Server(httpServer, {
-    path: '/socket.io',
+    path: REALTIME_PATH,
     serveClient: false,
     // Merchants' own pages open the channel from their origin, as with the original service;
     // no cookies ride on it, so any origin may connect.
@@ -112,14 +142,31 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     }
   };
 
+  const emitWatchView = (room: string, invoice: Invoice): void => {
+    if ((lastVersion.get(room) ?? 0) >= invoice.version) return;
+    lastVersion.set(room, invoice.version);
+    const members = io.of('/').adapter.rooms.get(room);
+    if (!members) return;
+    for (const id of members) {
+      const socket = io.of('/').sockets.get(id);
+      if (socket) socket.emit('invoice:status', watchView(invoice, showsUid(socket.data.principal)));
+    }
+  };
+
   const onEvent = (event: InvoiceEvent): void => {
     const room = roomOf(event.uid);
-    const members = io.of('/').adapter.rooms.get(room);
-    if (!members || members.size === 0) return;
-    io.to(room).emit('invoce:refetch');
+    const watchRoom = watchRoomOf(event.uid);
+    const rooms = io.of('/').adapter.rooms;
+    const payers = (rooms.get(room)?.size ?? 0) > 0;
+    const watchers = (rooms.get(watchRoom)?.size ?? 0) > 0;
+    if (!payers && !watchers) return;
+    if (payers) io.to(room).emit('invoce:refetch');
+    if (watchers) io.to(watchRoom).emit('invoce:refetch');
     system.invoices.findByUid(event.uid).then(
       (invoice) => {
-        if (invoice) emitView(room, invoice);
+        if (!invoice) return;
+        if (payers) emitView(room, invoice);
+        if (watchers) emitWatchView(watchRoom, invoice);
       },
       (err: unknown) => opts.onError(err),
     );
@@ -129,19 +176,55 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
   io.on('connection', (socket: RealtimeSocket) => {
     socket.data.ip = ipOfRequest.get(socket.request) ?? clientIp(socket.request, trust);
     socket.data.joins = 0;
+    socket.data.principal = undefined;
+    const failed = (err: unknown) => {
+      if (socket.connected) socket.emit('invoice:error', errorPayload(err));
+    };
     socket.on('invoice:join', (uid: unknown) => {
-      join(socket, uid).catch((err: unknown) => {
-        if (socket.connected) socket.emit('invoice:error', errorPayload(err));
-      });
+      join(socket, uid).catch(failed);
+    });
+    socket.on('invoice:watch', (target: unknown) => {
+      watch(socket, target).catch(failed);
     });
   });
 
-  async function join(socket: RealtimeSocket, uid: unknown): Promise<void> {
+  function countJoin(socket: RealtimeSocket): void {
     socket.data.joins += 1;
-    if (socket.data.joins > opts.maxJoinsPerSocket) throw new AppError('RATE_LIMITED', 'Too many invoice:join calls on this connection');
-    if (typeof uid !== 'string' || !/^[a-z0-9]{30}$/.test(uid)) {
-      throw new AppError('INVALID_UID', 'invoice:join expects the invoice UID: 30 characters of a-z and 0-9');
+    if (socket.data.joins > opts.maxJoinsPerSocket) {
+      throw new AppError('RATE_LIMITED', 'Too many invoice:join or invoice:watch calls on this connection');
     }
+  }
+
+  /**
+   * Follows an invoice for its merchant, the trader who holds it or an administrator, without
+   * binding it: only the payer's page may be the first to `invoice:join`.
+   */
+  async function watch(socket: RealtimeSocket, target: unknown): Promise<void> {
+    countJoin(socket);
+    if (socket.data.principal === undefined) {
+      const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+      socket.data.principal = await principalOf(system, auth?.token);
+    }
+    const principal = socket.data.principal;
+    if (!principal) {
+      throw new AppError(
+        'UNAUTHORIZED',
+        'invoice:watch needs a merchant, trader or administrator token in the handshake (auth: { token })',
+      );
+    }
+    const invoice = await system.invoices.find(watchKey(target));
+    // Someone else's invoice looks exactly like a missing one.
+    if (!invoice || !mayWatch(principal, invoice)) throw new AppError('INVOICE_NOT_FOUND');
+    await socket.join(watchRoomOf(invoice.uid));
+    // Read again after joining, so a change committed in between is not missed.
+    const fresh = (await system.invoices.findByUid(invoice.uid)) ?? invoice;
+    if (socket.connected) socket.emit('invoice:status', watchView(fresh, showsUid(principal)));
+  }
+
+  async function join(socket: RealtimeSocket, value: unknown): Promise<void> {
+    countJoin(socket);
+    // A malformed UID names no invoice: the same answer as an unknown one.
+    const uid = assertUid(value);
     const room = roomOf(uid);
     // Join before reading: a change committed meanwhile then reaches this socket as an
     // update (at worst a duplicate, which `version` lets the client drop), never not at all.

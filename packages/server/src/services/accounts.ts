@@ -1,4 +1,4 @@
-import { AppError } from '@nltrade/core';
+import { cleanText, LIMITS } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../storage/schema.ts';
@@ -23,8 +23,7 @@ export class AccountService {
   }
 
   async create(role: Role, name: string): Promise<{ id: string; token: string }> {
-    const clean = name.trim();
-    if (clean.length === 0 || clean.length > 200) throw new AppError('VALIDATION_FAILED', 'The name must be 1 to 200 characters');
+    const clean = cleanText(name, { field: 'name', max: LIMITS.accountNameChars, required: true });
     const token = newToken(role === 'trader' ? 'nlt' : 'nla');
     const row = await this.#db
       .insertInto('accounts')

@@ -3,11 +3,18 @@ import {
   type ActionInput,
   type Actor,
   AppError,
+  assertUid,
+  cleanHttpUrl,
+  cleanText,
   convertAtRate,
+  EXPIRING_STATUSES,
   type InvoiceEvent,
   type InvoiceState,
   initialState,
+  isInvoiceId,
   isStatus,
+  isUid,
+  LIMITS,
   parseAmount,
   type Status,
   type Timeouts,
@@ -15,9 +22,10 @@ import {
 } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
+import type { EventLog } from '../event-log.ts';
 import type { EventBus } from '../events.ts';
 import type { Database, HistoryRow, InvoiceRow } from '../storage/schema.ts';
-import { newUid, UID_RE } from './tokens.ts';
+import { newUid } from './tokens.ts';
 
 export interface Invoice {
   readonly id: string;
@@ -59,6 +67,8 @@ export interface InvoiceSettings {
   readonly paymentTimeoutSeconds: number;
   readonly acceptTimeoutSeconds: number;
   readonly traderCheckTimeoutSeconds: number;
+  readonly cardTimeoutSeconds: number;
+  readonly photoTimeoutSeconds: number;
 }
 
 export interface CreateInvoiceInput {
@@ -67,9 +77,14 @@ export interface CreateInvoiceInput {
   returnUrl?: unknown;
 }
 
-export interface ActOptions {
+export interface LookupOptions {
   /** Restricts the invoice to this merchant's (others' look like they do not exist). */
-  merchantId?: string;
+  merchantId?: string | undefined;
+  /** Accept an invoice number as well as a UID (staff routes only). */
+  numbers?: boolean;
+}
+
+export interface ActOptions extends LookupOptions {
   /** A history line supplied by the caller (the legacy `log` field) instead of the default. */
   note?: string;
 }
@@ -127,29 +142,21 @@ function toHistory(row: HistoryRow): HistoryEntry {
   };
 }
 
-function cleanTitle(title: unknown): string {
-  if (typeof title !== 'string') throw new AppError('VALIDATION_FAILED', 'title must be a string');
-  const clean = title.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
-  if (clean.length === 0 || clean.length > 255) throw new AppError('VALIDATION_FAILED', 'title must be 1 to 255 characters');
-  return clean;
-}
-
 function cleanReturnUrl(value: unknown): string | null {
-  if (value === undefined || value === null || value === '') return null;
-  if (typeof value !== 'string' || value.length > 2048) throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AppError('VALIDATION_FAILED', 'returnUrl must be an http(s) URL');
-  return url.toString();
+  const text = cleanHttpUrl(value, { field: 'returnUrl', max: LIMITS.returnUrlChars });
+  return text === null ? null : new URL(text).toString();
 }
 
-export function assertUid(uid: unknown): string {
-  if (typeof uid !== 'string' || !UID_RE.test(uid)) throw new AppError('INVALID_UID');
-  return uid;
+/** An invoice is named by its UID (merchants, payers, administrators) or by its number (traders). */
+export type InvoiceKey = string;
+
+/**
+ * A UID, or (only where the caller allows numbers: staff routes) an invoice number. The
+ * payer's side never accepts numbers: they are sequential, and would open every invoice.
+ */
+function assertKey(key: unknown, numbers: boolean | undefined): string {
+  if (numbers && isInvoiceId(key)) return key;
+  return assertUid(key);
 }
 
 /**
@@ -161,10 +168,12 @@ export class InvoiceService {
   readonly #bus: EventBus;
   readonly #clock: Clock;
   readonly #settings: InvoiceSettings;
+  readonly #log: EventLog;
 
-  constructor(db: Kysely<Database>, bus: EventBus, clock: Clock, settings: InvoiceSettings) {
+  constructor(db: Kysely<Database>, bus: EventBus, log: EventLog, clock: Clock, settings: InvoiceSettings) {
     this.#db = db;
     this.#bus = bus;
+    this.#log = log;
     this.#clock = clock;
     this.#settings = settings;
   }
@@ -178,11 +187,13 @@ export class InvoiceService {
       paymentSeconds: invoice.paymentTimeout,
       acceptSeconds: this.#settings.acceptTimeoutSeconds,
       traderCheckSeconds: this.#settings.traderCheckTimeoutSeconds,
+      cardSeconds: this.#settings.cardTimeoutSeconds,
+      photoSeconds: this.#settings.photoTimeoutSeconds,
     };
   }
 
   async create(merchantId: string, input: CreateInvoiceInput, actor: Actor = { type: 'merchant', id: merchantId }): Promise<Invoice> {
-    const title = cleanTitle(input.title);
+    const title = cleanText(input.title, { field: 'title', max: LIMITS.titleChars, required: true });
     const sendMinor = parseAmount(input.price);
     const returnUrl = cleanReturnUrl(input.returnUrl);
     const now = this.#clock.now();
@@ -217,23 +228,27 @@ export class InvoiceService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await trx
+      const event = await trx
         .insertInto('invoice_history')
         .values({
           invoice_id: inserted.id,
           version: 1,
           at: now,
           status: start.status,
+          from_status: null,
           note: start.note,
           action: 'create',
           actor_type: actor.type,
           actor_id: actor.id,
         })
-        .execute();
-      return inserted;
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      this.#log.claim(Number(event.id));
+      return { ...inserted, eventId: Number(event.id) };
     });
     const invoice = toInvoice(row);
     this.#publish({
+      id: String(row.eventId),
       type: 'invoice.created',
       invoiceId: invoice.id,
       uid: invoice.uid,
@@ -250,14 +265,24 @@ export class InvoiceService {
   }
 
   async findByUid(uid: string): Promise<Invoice | undefined> {
-    if (!UID_RE.test(uid)) return undefined;
+    if (!isUid(uid)) return undefined;
     const row = await this.#db.selectFrom('invoices').selectAll().where('uid', '=', uid).executeTakeFirst();
     return row ? toInvoice(row) : undefined;
   }
 
+  /** By UID or by number; undefined for anything else. */
+  async find(key: string): Promise<Invoice | undefined> {
+    if (isInvoiceId(key)) {
+      const row = await this.#db.selectFrom('invoices').selectAll().where('id', '=', Number(key)).executeTakeFirst();
+      return row ? toInvoice(row) : undefined;
+    }
+    return this.findByUid(key);
+  }
+
   /** The invoice, or INVOICE_NOT_FOUND (also when it belongs to another merchant). */
-  async get(uid: unknown, merchantId?: string): Promise<Invoice> {
-    const invoice = await this.findByUid(assertUid(uid));
+  async get(key: unknown, options: LookupOptions = {}): Promise<Invoice> {
+    const invoice = await this.find(assertKey(key, options.numbers));
+    const { merchantId } = options;
     if (!invoice || (merchantId !== undefined && invoice.merchantId !== merchantId)) throw new AppError('INVOICE_NOT_FOUND');
     return invoice;
   }
@@ -292,6 +317,7 @@ export class InvoiceService {
           at: r.h_at,
           version: r.h_version,
           status: r.h_status,
+          from_status: null,
           note: r.h_note,
           action: r.h_action,
           actor_type: r.h_actor_type,
@@ -344,10 +370,10 @@ export class InvoiceService {
   }
 
   /** Applies one action with compare-and-set, retrying when another writer got in first. */
-  async act(uid: unknown, action: Action, actor: Actor, input: ActionInput = {}, options: ActOptions = {}): Promise<Invoice> {
-    assertUid(uid);
+  async act(key: unknown, action: Action, actor: Actor, input: ActionInput = {}, options: ActOptions = {}): Promise<Invoice> {
+    assertKey(key, options.numbers);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const invoice = await this.get(uid, options.merchantId);
+      const invoice = await this.get(key, options);
       const now = this.#clock.now();
       const result = transition(stateOf(invoice), action, actor, input, now, this.#timeouts(invoice));
       const p = result.patch;
@@ -360,7 +386,7 @@ export class InvoiceService {
             status: result.to,
             version: nextVersion,
             updated_at: now,
-            ...(p.traderId !== undefined && { trader_id: Number(p.traderId) }),
+            ...(p.traderId !== undefined && { trader_id: p.traderId === null ? null : Number(p.traderId) }),
             ...(p.acceptedAt !== undefined && { accepted_at: p.acceptedAt }),
             ...(p.card !== undefined && { card: p.card }),
             ...(p.paidAt !== undefined && { paid_at: p.paidAt }),
@@ -376,24 +402,28 @@ export class InvoiceService {
           .returningAll()
           .executeTakeFirst();
         if (!updated) return undefined;
-        await trx
+        const event = await trx
           .insertInto('invoice_history')
           .values({
             invoice_id: Number(invoice.id),
             version: nextVersion,
             at: now,
             status: result.to,
+            from_status: result.from,
             note,
             action,
             actor_type: actor.type,
             actor_id: actor.id,
           })
-          .execute();
-        return updated;
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        this.#log.claim(Number(event.id));
+        return { row: updated, eventId: Number(event.id) };
       });
       if (!saved) continue;
-      const fresh = toInvoice(saved);
+      const fresh = toInvoice(saved.row);
       this.#publish({
+        id: String(saved.eventId),
         type: 'invoice.changed',
         invoiceId: fresh.id,
         uid: fresh.uid,
@@ -418,7 +448,7 @@ export class InvoiceService {
       .selectAll()
       .where('deadline_at', 'is not', null)
       .where('deadline_at', '<=', now)
-      .where('status', 'in', ['not approve exchange', 'send card', 'pay'])
+      .where('status', 'in', [...EXPIRING_STATUSES])
       .orderBy('deadline_at', 'asc')
       .limit(limit)
       .execute();
@@ -426,6 +456,7 @@ export class InvoiceService {
   }
 
   #publish(event: InvoiceEvent): void {
+    this.#log.committed();
     this.#bus.publish(event);
   }
 }
@@ -440,5 +471,6 @@ export function stateOf(invoice: Invoice): InvoiceState {
     rate: invoice.rate,
     deadlineAt: invoice.deadlineAt,
     ip: invoice.ip,
+    createdAt: invoice.createdAt,
   };
 }

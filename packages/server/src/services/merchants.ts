@@ -1,6 +1,6 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import { AppError } from '@nltrade/core';
+import { AppError, cleanText, LIMITS } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
@@ -53,8 +53,7 @@ export class MerchantService {
 
   /** Creates a merchant with a fresh access token (returned once, stored hashed) and key pair. */
   async create(name: string): Promise<{ merchantId: string; accessToken: string }> {
-    const clean = name.trim();
-    if (clean.length === 0 || clean.length > 200) throw new AppError('VALIDATION_FAILED', 'The merchant name must be 1 to 200 characters');
+    const clean = cleanText(name, { field: 'name', max: LIMITS.accountNameChars, required: true });
     const accessToken = newToken('nlm');
     // Generate before opening the transaction: it takes seconds at 4096 bits.
     const keys = await this.#generate();

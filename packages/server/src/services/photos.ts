@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Actor, AppError } from '@nltrade/core';
+import { type Actor, AppError, LIMITS } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import sharp from 'sharp';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../storage/schema.ts';
 import type { Invoice, InvoiceService } from './invoices.ts';
 
-export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+export const MAX_PHOTO_BYTES = LIMITS.photoBytes;
 /** Decoding a 20000×20000 image takes gigabytes; a receipt photo never needs more than this. */
 const MAX_PIXELS = 50_000_000;
 const PHOTO_ID_RE = /^[a-f0-9]{32}$/;
+/** The path of a receipt photo this server stores, in whatever URL names it. */
+const PHOTO_PATH_RE = /^\/v1\/photos\/([a-f0-9]{32})$/;
 
 export type PhotoFormat = 'jpeg' | 'png' | 'webp';
 const MIME: Readonly<Record<PhotoFormat, string>> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
@@ -133,6 +135,59 @@ export class PhotoService {
     return removed;
   }
 
+  /** The id in a URL of the form `…/v1/photos/<id>`, or null. */
+  #photoIdIn(url: string): { id: string; local: boolean } | null {
+    let parsed: URL;
+    try {
+      parsed = new URL(url, 'http://relative.invalid');
+    } catch {
+      return null;
+    }
+    const m = PHOTO_PATH_RE.exec(parsed.pathname);
+    if (!m?.[1]) return null;
+    const local = parsed.host === 'relative.invalid' || (this.#publicUrl !== '' && url.startsWith(`${this.#publicUrl}/`));
+    return { id: m[1], local };
+  }
+
+  /**
+   * A payer's `approve_photo` that names a receipt photo of this server must be a photo of
+   * the same invoice: evidence uploaded for one invoice proves nothing about another. URLs
+   * elsewhere stay allowed (the protocol lets the merchant host the photo).
+   */
+  async assertUsableFor(invoiceUid: string, url: string): Promise<void> {
+    const ref = this.#photoIdIn(url);
+    if (!ref) return;
+    const row = await this.#db.selectFrom('photos').select('invoice_uid').where('id', '=', ref.id).executeTakeFirst();
+    if (row && row.invoice_uid !== invoiceUid) {
+      throw new AppError('VALIDATION_FAILED', 'approve_photo names a receipt photo of another invoice', { param: 'approve_photo' });
+    }
+    if (!row && ref.local) {
+      throw new AppError('VALIDATION_FAILED', 'approve_photo names a receipt photo this server does not have', { param: 'approve_photo' });
+    }
+  }
+
+  /** For each given invoice: whether its approve_photo is a photo this server stored for it. */
+  async hosted(invoices: readonly Invoice[]): Promise<Map<string, boolean>> {
+    const result = new Map<string, boolean>();
+    const wanted = new Map<string, Invoice>();
+    for (const invoice of invoices) {
+      result.set(invoice.id, false);
+      const ref = invoice.approvePhoto === null ? null : this.#photoIdIn(invoice.approvePhoto);
+      if (ref?.local) wanted.set(ref.id, invoice);
+    }
+    if (wanted.size === 0) return result;
+    const rows = await this.#db
+      .selectFrom('photos')
+      .select(['id', 'invoice_uid'])
+      .where('id', 'in', [...wanted.keys()])
+      .execute();
+    for (const row of rows) {
+      const invoice = wanted.get(row.id);
+      if (invoice && invoice.uid === row.invoice_uid) result.set(invoice.id, true);
+    }
+    return result;
+  }
+
   /** The stored file, or NOT_FOUND (also for an unknown or malformed id). */
   async find(id: unknown): Promise<StoredPhoto> {
     if (typeof id !== 'string' || !PHOTO_ID_RE.test(id)) throw new AppError('NOT_FOUND');
@@ -141,6 +196,10 @@ export class PhotoService {
     const format = (Object.keys(MIME) as PhotoFormat[]).find((f) => MIME[f] === row.mime);
     if (!format) throw new AppError('NOT_FOUND');
     const invoice = await this.#invoices.get(row.invoice_uid);
-    return { file: path.join(this.#dir, `${id}.${EXT[format]}`), mime: row.mime, bytes: Number(row.bytes), invoice };
+    const file = path.join(this.#dir, `${id}.${EXT[format]}`);
+    // The row without its file (lost storage, a restore of the database alone) is a missing photo, not a crash.
+    const stat = await fs.promises.stat(file).catch(() => null);
+    if (!stat?.isFile()) throw new AppError('NOT_FOUND', 'The photo file is missing');
+    return { file, mime: row.mime, bytes: stat.size, invoice };
   }
 }

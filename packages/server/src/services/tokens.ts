@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { UID_LENGTH } from '@nltrade/core';
 
 /**
  * Tokens carry 256 bits of randomness, so a single SHA-256 is a sufficient one-way hash:
@@ -13,14 +14,13 @@ export function hashToken(token: string): string {
 }
 
 const UID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-export const UID_RE = /^[a-z0-9]{30}$/;
 
 /** 30 characters of [a-z0-9], as the original's uid_link; rejection sampling keeps it uniform. */
 export function newUid(): string {
   let out = '';
-  while (out.length < 30) {
+  while (out.length < UID_LENGTH) {
     for (const b of randomBytes(40)) {
-      if (b < 252 && out.length < 30) out += UID_ALPHABET[b % 36];
+      if (b < 252 && out.length < UID_LENGTH) out += UID_ALPHABET[b % 36];
     }
   }
   return out;

@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -102,6 +102,21 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('photos_by_invoice').on('photos').columns(['invoice_uid']).execute();
+      },
+    },
+    '0003_event_log_and_timers': {
+      async up(db: AnyDb) {
+        // The history is also the durable event log that every server process reads; the
+        // status a change came from makes each row a whole event.
+        await db.schema.alterTable('invoice_history').addColumn('from_status', 'text').execute();
+        await sql`update invoice_history set from_status = (
+            select p.status from invoice_history p
+            where p.invoice_id = invoice_history.invoice_id and p.version = invoice_history.version - 1)
+          where version > 1`.execute(db);
+        // `wait card` and `waitPhoto` had no timer before; give invoices already waiting
+        // there the default one (CARD_TIMEOUT 300 s, PHOTO_TIMEOUT 1800 s) from their last change.
+        await sql`update invoices set deadline_at = updated_at + 300000 where status = 'wait card' and deadline_at is null`.execute(db);
+        await sql`update invoices set deadline_at = updated_at + 1800000 where status = 'waitPhoto' and deadline_at is null`.execute(db);
       },
     },
   };

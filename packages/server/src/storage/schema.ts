@@ -61,6 +61,8 @@ export interface InvoiceHistoryTable {
   version: number;
   at: Millis;
   status: string;
+  /** The status before this change; null for the creation. */
+  from_status: string | null;
   note: string;
   action: string;
   actor_type: string;

@@ -15,6 +15,8 @@ export interface Live {
   merchantToken: string;
   /** Creates an invoice for the test merchant and returns its UID. */
   invoice(price?: string): Promise<string>;
+  /** The invoice's number, which traders use instead of the UID. */
+  idOf(uid: string): Promise<string>;
   account(role: 'trader' | 'admin', name?: string): Promise<{ id: string; token: string }>;
   /** Opens a socket as client `ip` (sent as X-Forwarded-For, believed from 127.0.0.1). */
   connect(ip?: string): Promise<Recorder>;
@@ -36,6 +38,7 @@ export async function live(kind: DbKind, clock?: Clock, overrides: ConfigOverrid
     async invoice(price = '1500.50') {
       return (await ts.system.invoices.create(merchantId, { title: 'Order 42', price })).uid;
     },
+    idOf: async (uid) => (await ts.system.invoices.get(uid)).id,
     account: (role, name = role) => ts.system.accounts.create(role, name),
     async connect(ip = '10.0.0.1') {
       const r = new Recorder(

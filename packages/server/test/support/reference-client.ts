@@ -79,3 +79,19 @@ export class ReferenceClient {
     return res.json.response.data.yourLink;
   }
 }
+
+/**
+ * What the original console client makes of an answer (protocol §2, §4): it throws any
+ * non-2xx answer that carries a message — except "Your key is too old", after which it
+ * fetches the key again — and its remove flow prints "Заявки не існує" for any 2xx answer
+ * with `status: false`.
+ */
+export type OriginalReading = 'ok' | 'refused' | 'refetch-key' | `thrown: ${string}`;
+
+export function originalReading(res: LegacyResponse): OriginalReading {
+  if (res.http < 200 || res.http >= 300) {
+    if (typeof res.json?.message !== 'string') return 'ok';
+    return res.json.message === 'Your key is too old' ? 'refetch-key' : `thrown: ${res.json.message}`;
+  }
+  return res.json?.status === true ? 'ok' : 'refused';
+}

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Invoice } from '../../services/invoices.ts';
 import { staffInvoiceView } from '../../views.ts';
 import { accountOf, guardRole } from '../auth.ts';
-import { type RouteOptions, UID_PARAMS } from './checkout.ts';
-import { LIST_QUERY, type ListRequest } from './trader.ts';
+import type { RouteOptions } from './checkout.ts';
+import { LIST_QUERY, type ListRequest, REF_PARAMS } from './trader.ts';
 
-type UidBodyRequest<B> = FastifyRequest<{ Params: { uid: string }; Body: B }>;
+type UidBodyRequest<B> = FastifyRequest<{ Params: { ref: string }; Body: B }>;
 
 /** Administrators: review any invoice, decide disputes, cancel what is not final. */
 export async function adminRoutes(app: FastifyInstance, { system }: RouteOptions): Promise<void> {
@@ -13,19 +14,23 @@ export async function adminRoutes(app: FastifyInstance, { system }: RouteOptions
     const admin = accountOf(request);
     const { status, limit, before } = request.query;
     const invoices = await system.invoices.list({ status, limit, before });
-    return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'admin', id: admin.id })) };
+    const hosted = await system.photos.hosted(invoices);
+    return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'admin', id: admin.id }, hosted.get(i.id))) };
   });
 
-  app.get('/v1/admin/invoices/:uid', { schema: { params: UID_PARAMS } }, async (request: FastifyRequest<{ Params: { uid: string } }>) => {
+  const view = async (invoice: Invoice, adminId: string) =>
+    staffInvoiceView(invoice, { role: 'admin', id: adminId }, (await system.photos.hosted([invoice])).get(invoice.id));
+
+  app.get('/v1/admin/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request: FastifyRequest<{ Params: { ref: string } }>) => {
     const admin = accountOf(request);
-    return staffInvoiceView(await system.invoices.get(request.params.uid), { role: 'admin', id: admin.id });
+    return view(await system.invoices.get(request.params.ref, { numbers: true }), admin.id);
   });
 
   app.post(
-    '/v1/admin/invoices/:uid/decide',
+    '/v1/admin/invoices/:ref/decide',
     {
       schema: {
-        params: UID_PARAMS,
+        params: REF_PARAMS,
         body: {
           type: 'object',
           required: ['decision', 'reason'],
@@ -40,24 +45,36 @@ export async function adminRoutes(app: FastifyInstance, { system }: RouteOptions
     async (request: UidBodyRequest<{ decision: 'success' | 'canceled'; reason: string }>) => {
       const admin = accountOf(request);
       const { decision, reason } = request.body;
-      const invoice = await system.invoices.act(request.params.uid, 'decide', { type: 'admin', id: admin.id }, { decision, reason });
-      return staffInvoiceView(invoice, { role: 'admin', id: admin.id });
+      const invoice = await system.invoices.act(
+        request.params.ref,
+        'decide',
+        { type: 'admin', id: admin.id },
+        { decision, reason },
+        { numbers: true },
+      );
+      return view(invoice, admin.id);
     },
   );
 
   app.post(
-    '/v1/admin/invoices/:uid/cancel',
+    '/v1/admin/invoices/:ref/cancel',
     {
       schema: {
-        params: UID_PARAMS,
+        params: REF_PARAMS,
         body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false },
       },
     },
     async (request: UidBodyRequest<{ reason?: string } | null | undefined>) => {
       const admin = accountOf(request);
       const reason = request.body?.reason;
-      const invoice = await system.invoices.act(request.params.uid, 'cancel', { type: 'admin', id: admin.id }, { reason });
-      return staffInvoiceView(invoice, { role: 'admin', id: admin.id });
+      const invoice = await system.invoices.act(
+        request.params.ref,
+        'cancel',
+        { type: 'admin', id: admin.id },
+        { reason },
+        { numbers: true },
+      );
+      return view(invoice, admin.id);
     },
   );
 }

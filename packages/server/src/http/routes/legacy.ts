@@ -1,9 +1,14 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LegacyApi } from '../../legacy/api.ts';
 import type { System } from '../../system.ts';
+import { installErrorHandling } from '../errors.ts';
 
-/** The NL-Trade Remote Invoice API, at the paths existing merchant integrations call. */
-export function registerLegacyRoutes(app: FastifyInstance, system: System): void {
+/**
+ * The NL-Trade Remote Invoice API, at the paths existing merchant integrations call. An
+ * encapsulated plugin, so its answers to errors follow the legacy rule (see Surface).
+ */
+export async function legacyRoutes(app: FastifyInstance, { system }: { system: System }): Promise<void> {
+  installErrorHandling(app, 'legacy');
   const api = new LegacyApi(system);
   // Set before the body is parsed, so even a 400 or 413 is readable by the calling page.
   const onRequest = async (_request: unknown, reply: FastifyReply) => {

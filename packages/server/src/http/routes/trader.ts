@@ -1,9 +1,9 @@
-import { type Action, type ActionInput, AppError, STATUSES, type Status } from '@nltrade/core';
+import { type Action, type ActionInput, AppError, isInvoiceId, isUid, STATUSES, type Status } from '@nltrade/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Invoice } from '../../services/invoices.ts';
 import { staffInvoiceView } from '../../views.ts';
 import { accountOf, guardRole } from '../auth.ts';
-import { type RouteOptions, UID_PARAMS } from './checkout.ts';
+import type { RouteOptions } from './checkout.ts';
 
 export const LIST_QUERY = {
   type: 'object',
@@ -48,7 +48,28 @@ const ACTIONS: readonly TraderAction[] = [
   },
 ];
 
-/** Traders: list the invoices they may take or already hold, and work their own. */
+/** An invoice's number or (for the invoices the trader holds) its UID. */
+export const REF_PARAMS = {
+  type: 'object',
+  required: ['ref'],
+  properties: { ref: { type: 'string', maxLength: 64 } },
+} as const;
+
+type RefRequest<B = unknown> = FastifyRequest<{ Params: { ref: string }; Body: B }>;
+
+/**
+ * The invoice number a trader's request names. A UID works only for an invoice the trader
+ * already holds: the UID of an open invoice is the payer's secret, and a UID the trader
+ * should not know is answered like a missing one.
+ */
+async function traderKey(system: RouteOptions['system'], ref: string, traderId: string): Promise<string> {
+  if (isInvoiceId(ref)) return ref;
+  const invoice = isUid(ref) ? await system.invoices.findByUid(ref) : undefined;
+  if (!invoice || invoice.traderId !== traderId) throw new AppError('INVOICE_NOT_FOUND');
+  return invoice.id;
+}
+
+/** Traders: list the invoices they may take or already hold, and work their own, by number. */
 export async function traderRoutes(app: FastifyInstance, { system }: RouteOptions): Promise<void> {
   guardRole(app, system, 'trader');
   app.get('/v1/trader/invoices', { schema: { querystring: LIST_QUERY } }, async (request: ListRequest) => {
@@ -58,21 +79,22 @@ export async function traderRoutes(app: FastifyInstance, { system }: RouteOption
     return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id })) };
   });
 
-  app.get('/v1/trader/invoices/:uid', { schema: { params: UID_PARAMS } }, async (request: FastifyRequest<{ Params: { uid: string } }>) => {
+  app.get('/v1/trader/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request: RefRequest) => {
     const trader = accountOf(request);
-    const invoice = await system.invoices.get(request.params.uid);
+    const invoice = await system.invoices.get(await traderKey(system, request.params.ref, trader.id), { numbers: true });
     if (!visibleTo(invoice, trader.id)) throw new AppError('NOT_YOUR_INVOICE');
     return staffInvoiceView(invoice, { role: 'trader', id: trader.id });
   });
 
   for (const a of ACTIONS) {
     app.post(
-      `/v1/trader/invoices/:uid/${a.path}`,
-      { schema: a.body ? { params: UID_PARAMS, body: a.body } : { params: UID_PARAMS } },
-      async (request: FastifyRequest<{ Params: { uid: string }; Body: Record<string, unknown> | null | undefined }>) => {
+      `/v1/trader/invoices/:ref/${a.path}`,
+      { schema: a.body ? { params: REF_PARAMS, body: a.body } : { params: REF_PARAMS } },
+      async (request: RefRequest<Record<string, unknown> | null | undefined>) => {
         const trader = accountOf(request);
         const body = request.body && typeof request.body === 'object' ? request.body : {};
-        const invoice = await system.invoices.act(request.params.uid, a.action, { type: 'trader', id: trader.id }, a.input(body));
+        const key = await traderKey(system, request.params.ref, trader.id);
+        const invoice = await system.invoices.act(key, a.action, { type: 'trader', id: trader.id }, a.input(body), { numbers: true });
         return staffInvoiceView(invoice, { role: 'trader', id: trader.id });
       },
     );

@@ -12,7 +12,10 @@ export const WEB_DIR = fileURLToPath(new URL('../../../../web/', import.meta.url
 const CORE_SRC = fileURLToPath(new URL('../../../../core/src/', import.meta.url));
 export const DEFAULT_DIST_DIR = path.join(WEB_DIR, 'dist');
 
-const UID_RE = /^[a-z0-9]{30}$/;
+// Matched against the raw path, as the page matches `location.pathname`: a UID spelled with
+// percent-escapes is no UID to the page, so the server must not call it one either.
+const CHECKOUT_PATH_RE = /^\/pay\/[a-z0-9]{30}\/?$/;
+const UNDER_PAY_RE = /^\/pay(?:[/?]|$)/;
 // Only what a Host header may legally hold; anything else never reaches the CSP.
 const HOST_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::\d{1,5})?$/i;
 
@@ -95,10 +98,14 @@ function securityHeaders(reply: FastifyReply): void {
   reply.header('Cross-Origin-Resource-Policy', 'same-origin');
 }
 
-function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): FastifyReply {
-  reply.header('ETag', file.etag);
+/** `status` other than 200: no ETag, since a 304 would turn a 404 into a success. */
+function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, status = 200): FastifyReply {
   reply.header('Vary', 'Accept-Encoding');
-  if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  if (status === 200) {
+    reply.header('ETag', file.etag);
+    if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  }
+  reply.code(status);
   const accept = String(request.headers['accept-encoding'] ?? '');
   let body = file.raw;
   if (file.br && /\bbr\b/.test(accept)) {
@@ -133,40 +140,80 @@ export interface WebRoutesOptions {
   distDir: string;
 }
 
+/** The built page per dist directory, shared with `sendCheckoutNotFound`, which runs outside the plugin. */
+const sites = new Map<string, Site>();
+
+function siteOf(distDir: string): Site | null {
+  let site = sites.get(distDir) ?? null;
+  if (!site) {
+    site = loadSite(distDir);
+    if (site) sites.set(distDir, site);
+  }
+  return site;
+}
+
+/** The page's own headers; the browser must treat its not-found answer exactly like the page. */
+function pageHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  securityHeaders(reply);
+  reply.header('Content-Security-Policy', contentSecurityPolicy(request.headers.host));
+  reply.header('X-Frame-Options', 'DENY');
+  reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+  reply.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
+  // The HTML names the current asset hashes: always revalidate it (the ETag makes that cheap).
+  reply.header('Cache-Control', 'no-cache');
+}
+
 /**
- * The hosted checkout page: `GET /pay/:uid` answers the built index.html, `/assets/*` the
- * hashed files Vite made. A missing build is looked for again on each request, so a server
+ * Answers a URL under /pay that names no invoice with the page itself and status 404: the page
+ * sees no UID in its address and shows its not-found view, in the payer's language, instead of
+ * a JSON error. Returns false (and sends nothing) for other URLs or before the page is built.
+ *
+ * Exported for the app's `frameworkErrors`: a path with broken percent-encoding (`/pay/%zz`)
+ * fails in Fastify's router and never reaches the routes below.
+ */
+export function sendCheckoutNotFound(request: FastifyRequest, reply: FastifyReply, distDir: string = DEFAULT_DIST_DIR): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  if (!UNDER_PAY_RE.test(request.raw.url ?? '')) return false;
+  const site = siteOf(distDir);
+  if (!site) return false;
+  pageHeaders(request, reply);
+  void send(request, reply, site.html, 404);
+  return true;
+}
+
+/**
+ * The hosted checkout page: `GET /pay/:uid` answers the built index.html (any other path
+ * under /pay the same page with status 404), `/assets/*` the hashed files Vite made. A missing build is looked for again on each request, so a server
  * started before the build finished recovers without a restart.
  */
 export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions): Promise<void> {
-  let site: Site | null = loadSite(opts.distDir);
-  const current = (): Site | null => {
-    site ??= loadSite(opts.distDir);
-    return site;
-  };
-  if (!site) app.log.warn({ distDir: opts.distDir }, 'checkout page not built; /pay/:uid answers 503 until it is');
+  // A build made since an earlier server in this process loaded it (tests restart servers).
+  sites.delete(opts.distDir);
+  const current = (): Site | null => siteOf(opts.distDir);
+  if (!current()) app.log.warn({ distDir: opts.distDir }, 'checkout page not built; /pay/:uid answers 503 until it is');
 
-  app.get<{ Params: { uid: string } }>('/pay/:uid', async (request, reply) => {
-    if (!UID_RE.test(request.params.uid)) {
+  // Every path under /pay is the page's: a mangled link (cut short, case changed, a segment
+  // added) gets the page's own not-found view, never the API's JSON 404.
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = (request.raw.url ?? '').split('?', 1)[0] ?? '';
+    if (!CHECKOUT_PATH_RE.test(path)) {
+      if (sendCheckoutNotFound(request, reply, opts.distDir)) return reply;
       reply.callNotFound();
       return reply;
     }
-    securityHeaders(reply);
     const s = current();
     if (!s) {
+      securityHeaders(reply);
       return reply
         .code(503)
         .header('Cache-Control', 'no-store')
         .send({ status: false, code: 'UNAVAILABLE', message: 'The checkout page is not built yet (npm run build -w packages/web)' });
     }
-    reply.header('Content-Security-Policy', contentSecurityPolicy(request.headers.host));
-    reply.header('X-Frame-Options', 'DENY');
-    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
-    reply.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
-    // The HTML names the current asset hashes: always revalidate it (the ETag makes that cheap).
-    reply.header('Cache-Control', 'no-cache');
+    pageHeaders(request, reply);
     return send(request, reply, s.html);
-  });
+  };
+  app.get('/pay', page);
+  app.get('/pay/*', page);
 
   // Whoever opens the URL `npm start` prints should see what is here, not a JSON 404.
   app.get('/', async (_request, reply) => {
