@@ -7,10 +7,21 @@ import { AmountChanged, Panel, ReturnLink } from './components/Panels.tsx';
 import { PayPanel } from './components/PayPanel.tsx';
 import { PhotoUpload } from './components/PhotoUpload.tsx';
 import { Steps } from './components/Steps.tsx';
-import { formatMoney, sameIp } from './format.ts';
+import { formatMoney, isFullCard, sameIp } from './format.ts';
 import { detectLocale, LOCALES, MESSAGES, type Messages } from './i18n.ts';
 import { type Connection, LiveInvoice } from './live.ts';
 import type { CheckoutView, Locale } from './types.ts';
+
+const amountChanged = (view: CheckoutView): boolean => !!view.previousAmount && view.previousAmount !== view.amount;
+
+/**
+ * What the head amount is, in words. The trader changes the amount to what actually
+ * arrived, so from then on it is paid, not to pay; a canceled invoice was neither.
+ */
+function amountLabelOf(view: CheckoutView, t: Messages): string {
+  if (view.status === 'canceled' || view.status === 'rejected') return t.amountInvoice;
+  return view.status === 'success' || amountChanged(view) ? t.amountPaid : t.amountLabel;
+}
 
 /** The server's label for a status this page does not know yet, rather than a blank. */
 function labelOf(view: CheckoutView, locale: Locale): string {
@@ -84,7 +95,8 @@ export function App() {
     return () => l.stop();
   }, [uid]);
 
-  const taken = fatal?.code === 'IP_MISMATCH' || (ownerIp !== null && viewerIp !== null && !sameIp(ownerIp, viewerIp));
+  const taken =
+    fatal?.code === 'IP_MISMATCH' || view?.boundTo === 'another' || (ownerIp !== null && viewerIp !== null && !sameIp(ownerIp, viewerIp));
   useEffect(() => {
     if (taken) live.current?.stop();
   }, [taken]);
@@ -142,7 +154,7 @@ export function App() {
       </Panel>
     );
   } else if (fatal) {
-    const notFound = fatal.code === 'INVOICE_NOT_FOUND' || fatal.code === 'INVALID_UID';
+    const notFound = fatal.code === 'INVOICE_NOT_FOUND';
     body = (
       <Panel title={notFound ? t.notFoundTitle : t.errorTitle} tone="bad" icon="?" testId="not-found">
         <p>{notFound ? t.notFoundText : t.errorGeneric}</p>
@@ -216,12 +228,11 @@ export function App() {
             <h1 class="title" data-testid="title">
               {view.title}
             </h1>
-            <p class="amount-label">{t.amountLabel}</p>
+            <p class="amount-label" data-testid="amount-label">
+              {amountLabelOf(view, t)}
+            </p>
             <p class="amount" data-testid="amount">
-              {view.previousAmount && view.previousAmount !== view.amount && (
-                <del class="amount-old">{formatMoney(view.previousAmount, view.currency, locale)}</del>
-              )}
-              <span>{formatMoney(view.amount, view.currency, locale)}</span>
+              {formatMoney(view.amount, view.currency, locale)}
             </p>
             <Steps status={view.status} t={t} />
             <p class="status-chip" data-testid="status">
@@ -288,6 +299,15 @@ function StatePanel({ view, locale, t, uid, offset, busy, actionError, onPaid, a
           </Panel>
         );
       }
+      // A masked card is what a read made before this browser's join gets: it is not a
+      // number anyone can pay to, and the whole one follows as soon as the join lands.
+      if (!isFullCard(view.card)) {
+        return (
+          <Panel title={t.bindingTitle} tone="wait" icon="◌" testId="state-binding">
+            <p>{t.bindingText}</p>
+          </Panel>
+        );
+      }
       return (
         <div data-testid="state-send-card">
           <AmountChanged view={view} locale={locale} t={t} />
@@ -332,7 +352,7 @@ function StatePanel({ view, locale, t, uid, offset, busy, actionError, onPaid, a
       return (
         <Panel title={t.successTitle} tone="ok" icon="✓" testId="state-success">
           <p>{t.successText}</p>
-          <p class="big-amount">{formatMoney(view.amount, view.currency, locale)}</p>
+          <AmountChanged view={view} locale={locale} t={t} settled />
           <ReturnLink url={view.returnUrl} t={t} />
         </Panel>
       );

@@ -20,6 +20,11 @@ export function formatMoney(amount: string, currency: string, locale: Locale): s
   }
 }
 
+/** The card to pay to, as only the bound payer gets it; anyone else gets "4441-11**-****-4442". */
+export function isFullCard(card: string | null | undefined): card is string {
+  return typeof card === 'string' && /^\d{12,19}$/.test(card);
+}
+
 /** "4441114441114444" → ["4441","1144","4111","4444"]; a 19-digit card ends with a group of 3. */
 export function cardGroups(digits: string): string[] {
   return digits.match(/\d{1,4}/g) ?? [];

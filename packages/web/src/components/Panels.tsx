@@ -38,20 +38,16 @@ export function ReturnLink({ url, t }: { url: string | null; t: Messages }) {
   );
 }
 
-/** Shown from the moment the trader changes the amount: the payer must notice and know why. */
-export function AmountChanged({ view, locale, t }: { view: CheckoutView; locale: Locale; t: Messages }) {
+/**
+ * Shown from the moment the trader changes the amount: the payer must notice and know why.
+ * The new amount is the head's; this names only the old one, so neither is said twice.
+ */
+export function AmountChanged({ view, locale, t, settled }: { view: CheckoutView; locale: Locale; t: Messages; settled?: boolean }) {
   if (!view.previousAmount || view.previousAmount === view.amount) return null;
-  const was = formatMoney(view.previousAmount, view.currency, locale);
-  const now = formatMoney(view.amount, view.currency, locale);
   return (
-    <div class="alert alert-warning amount-changed" data-testid="amount-changed">
+    <div class={`alert ${settled ? 'alert-note' : 'alert-warning'} amount-changed`} data-testid="amount-changed">
       <h3 class="alert-title">{t.amountChangedTitle}</h3>
-      <p class="amount-compare">
-        <del>{was}</del>
-        <span aria-hidden="true"> → </span>
-        <strong>{now}</strong>
-      </p>
-      <p>{t.amountChangedText(was, now)}</p>
+      <p>{t.amountChangedText(formatMoney(view.previousAmount, view.currency, locale))}</p>
       <p class="muted">{t.amountChangedWhy}</p>
     </div>
   );

@@ -20,13 +20,19 @@ interface Props {
 export function PayPanel({ view, locale, t, offset, windowMs, busy, error, onPaid, announce }: Props) {
   const [confirming, setConfirming] = useState(false);
   const confirmHeading = useRef<HTMLHeadingElement>(null);
+  const confirmBox = useRef<HTMLDivElement>(null);
   const paidButton = useRef<HTMLButtonElement>(null);
   const wasConfirming = useRef(false);
 
   // Keyboard and screen-reader users land on what just appeared, and back where they were.
+  // On a phone the box opens below the fold, where focusing its heading alone would leave
+  // the buttons out of sight: the whole box is scrolled into view.
   useEffect(() => {
-    if (confirming) confirmHeading.current?.focus();
-    else if (wasConfirming.current) paidButton.current?.focus();
+    if (confirming) {
+      confirmHeading.current?.focus({ preventScroll: true });
+      const still = window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
+      confirmBox.current?.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
+    } else if (wasConfirming.current) paidButton.current?.focus();
     wasConfirming.current = confirming;
   }, [confirming]);
 
@@ -92,7 +98,7 @@ export function PayPanel({ view, locale, t, offset, windowMs, busy, error, onPai
       )}
 
       {confirming ? (
-        <div class="confirm" data-testid="confirm">
+        <div class="confirm" data-testid="confirm" ref={confirmBox}>
           <h3 class="confirm-title" tabIndex={-1} ref={confirmHeading}>
             {t.confirmTitle}
           </h3>

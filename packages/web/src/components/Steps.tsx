@@ -16,7 +16,8 @@ const STEP_OF: Record<Status, number> = {
 export function Steps({ status, t }: { status: Status; t: Messages }) {
   const current = STEP_OF[status];
   const failed = status === 'canceled' || status === 'rejected';
-  const labels = [t.stepTake, t.stepPay, t.stepCheck, failed ? t.stepDoneFailed : t.stepDone];
+  // Each label names a stage, never an outcome the status has not reached.
+  const labels = [t.stepTake, t.stepPay, t.stepCheck, failed ? t.stepDoneFailed : status === 'success' ? t.stepDone : t.stepResult];
   return (
     <nav aria-label={t.steps}>
       <ol class={`steps${failed ? ' is-failed' : ''}`}>

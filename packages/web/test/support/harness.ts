@@ -31,6 +31,8 @@ export class Harness {
   trader = { id: '', token: '' };
   admin = { id: '', token: '' };
   #config!: Config;
+  // Staff address invoices by number: the UID is the payer's secret (the checkout link).
+  readonly #ids = new Map<string, string>();
   #dataDir = '';
   #distDir = '';
 
@@ -100,15 +102,23 @@ export class Harness {
     returnUrl: string | null = 'https://shop.example/thanks',
   ): Promise<string> {
     const input = returnUrl ? { title, price, returnUrl } : { title, price };
-    return (await this.system.invoices.create(this.merchantId, input)).uid;
+    const invoice = await this.system.invoices.create(this.merchantId, input);
+    this.#ids.set(invoice.uid, invoice.id);
+    return invoice.uid;
+  }
+
+  #number(uid: string): string {
+    const id = this.#ids.get(uid);
+    if (!id) throw new Error(`no invoice ${uid} was made by this harness`);
+    return id;
   }
 
   async traderCall(uid: string, action: 'accept' | 'card' | 'confirm' | 'dispute' | 'amount', body?: unknown): Promise<void> {
-    await this.#post(`/v1/trader/invoices/${uid}/${action}`, this.trader.token, body);
+    await this.#post(`/v1/trader/invoices/${this.#number(uid)}/${action}`, this.trader.token, body);
   }
 
   async adminCall(uid: string, action: 'decide' | 'cancel', body?: unknown): Promise<void> {
-    await this.#post(`/v1/admin/invoices/${uid}/${action}`, this.admin.token, body);
+    await this.#post(`/v1/admin/invoices/${this.#number(uid)}/${action}`, this.admin.token, body);
   }
 
   async #post(p: string, token: string, body: unknown): Promise<void> {
