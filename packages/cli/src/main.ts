@@ -18,15 +18,18 @@ Administration (work on the same --data / --database-url as serve, running or no
   admin rotate-key --merchant ID               new current RSA key; the old one is retired
   admin create-trader --name NAME [--json]     prints {"id","token"}
   admin create-admin --name NAME [--json]      prints {"id","token"}
-  admin decide UID success|canceled [--reason TEXT] [--url URL --token T]
-      with --url, through the HTTP API as that administrator; without, directly on the database
+  admin decide UID|ID success|canceled [--reason TEXT] [--url URL --token T]
+      with --url, through the HTTP API as that administrator; without, directly on the
+      database (a running server tells the payer's page within two seconds)
 
-Traders (through the HTTP API)
-  trader accept UID --url URL --token T
-  trader card UID CARD --url URL --token T
-  trader confirm UID --url URL --token T
-  trader dispute UID [REASON] --url URL --token T
-  trader amount UID AMOUNT --url URL --token T
+Traders (through the HTTP API; invoices are named by their number, ID, as
+\`GET /v1/trader/invoices\` lists them: the UID is the payer's secret)
+  trader list --url URL --token T
+  trader accept ID --url URL --token T
+  trader card ID CARD --url URL --token T
+  trader confirm ID --url URL --token T
+  trader dispute ID [REASON] --url URL --token T
+  trader amount ID AMOUNT --url URL --token T
 `;
 
 const OPTIONS = {
@@ -88,6 +91,8 @@ interface DemoData {
   adminId: string;
   adminToken: string;
   invoiceUid: string;
+  /** The demo invoice's number, which traders use (they never see the UID). */
+  invoiceId: string;
 }
 
 /** Demo accounts are made once and kept in DATA_DIR/demo.json so every start prints the same ones. */
@@ -97,9 +102,9 @@ async function ensureDemo(system: System): Promise<DemoData> {
     const demo = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoData;
     if (await system.merchants.authenticate(demo.accessToken)) {
       const invoice = await system.invoices.findByUid(demo.invoiceUid);
-      if (invoice && invoice.status === 'not approve exchange') return demo;
+      if (invoice && invoice.status === 'not approve exchange') return { ...demo, invoiceId: invoice.id };
       const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
-      const updated = { ...demo, invoiceUid: fresh.uid };
+      const updated = { ...demo, invoiceUid: fresh.uid, invoiceId: fresh.id };
       fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
       return updated;
     }
@@ -117,6 +122,7 @@ async function ensureDemo(system: System): Promise<DemoData> {
     adminId: admin.id,
     adminToken: admin.token,
     invoiceUid: invoice.uid,
+    invoiceId: invoice.id,
   };
   fs.writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
   return demo;
@@ -146,8 +152,8 @@ async function serve(values: Values): Promise<number> {
       '',
       'Try it:',
       `  curl -s -H 'Authorization: Bearer ${demo.traderToken}' ${url}/v1/trader/invoices`,
-      `  npx nltrade trader accept ${demo.invoiceUid} --url ${url} --token ${demo.traderToken}`,
-      `  npx nltrade trader card ${demo.invoiceUid} 4441114441114442 --url ${url} --token ${demo.traderToken}`,
+      `  npx nltrade trader accept ${demo.invoiceId} --url ${url} --token ${demo.traderToken}`,
+      `  npx nltrade trader card ${demo.invoiceId} 4441114441114442 --url ${url} --token ${demo.traderToken}`,
     );
   }
   console.log(lines.join('\n'));
@@ -167,7 +173,7 @@ async function serve(values: Values): Promise<number> {
   return 0;
 }
 
-function print(values: Values, json: Record<string, unknown>, text: string): void {
+function print(values: Values, json: object, text: string): void {
   console.log(values.json ? JSON.stringify(json) : text);
 }
 
@@ -204,14 +210,16 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
     case 'decide': {
       const [uid, decision] = args;
       if (!uid || (decision !== 'success' && decision !== 'canceled'))
-        throw new UsageError('usage: nltrade admin decide UID success|canceled [--reason TEXT]');
+        throw new UsageError('usage: nltrade admin decide UID|ID success|canceled [--reason TEXT]');
       const reason = values.reason ?? `Decided from the command line: ${decision}`;
       if (values.url) {
         const client = new NlTradeClient({ baseUrl: values.url, token: required(values.token, '--token') });
         const r = await client.decide(uid, decision, reason);
         print(values, r, `Invoice ${uid}: ${r.status}`);
       } else {
-        const inv = await withSystem(values, (s) => s.invoices.act(uid, 'decide', { type: 'admin', id: null }, { decision, reason }));
+        const inv = await withSystem(values, (s) =>
+          s.invoices.act(uid, 'decide', { type: 'admin', id: null }, { decision, reason }, { numbers: true }),
+        );
         print(values, { uid: inv.uid, status: inv.status }, `Invoice ${uid}: ${inv.status}`);
       }
       return 0;
@@ -222,9 +230,15 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
 }
 
 async function trader(sub: string | undefined, args: string[], values: Values): Promise<number> {
-  const [uid, arg] = args;
-  if (!uid) throw new UsageError('the invoice UID is required');
   const client = new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
+  if (sub === 'list') {
+    const { invoices } = await client.traderInvoices();
+    const lines = invoices.map((i) => `${i.id.padStart(6)}  ${i.status.padEnd(20)}  ${i.amount.padStart(12)} UAH  ${i.title}`);
+    print(values, { invoices }, lines.length > 0 ? lines.join('\n') : 'No open invoices and none of yours.');
+    return 0;
+  }
+  const [uid, arg] = args;
+  if (!uid) throw new UsageError('the invoice number (ID, from `nltrade trader list`) is required');
   let r: { status: string };
   switch (sub) {
     case 'accept':

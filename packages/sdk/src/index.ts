@@ -8,8 +8,10 @@
  * const open = await trader.traderInvoices({ status: 'not approve exchange' });
  * ```
  */
+import type { StaffInvoiceView, Status } from '@nltrade/core';
 import { NlTradeError } from './errors.ts';
 
+export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, WatchView } from '@nltrade/core';
 export { NlTradeError } from './errors.ts';
 
 export interface ClientOptions {
@@ -23,15 +25,14 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-/** An invoice as a trader or administrator sees it (card masked unless it is the trader's own). */
-export interface InvoiceView {
-  uid: string;
-  title: string;
-  status: string;
-  amount: string;
-  version: number;
-  [field: string]: unknown;
-}
+/**
+ * An invoice as a trader or administrator sees it (card masked unless it is the trader's
+ * own; `uid` only for administrators — traders name invoices by `id`).
+ */
+export type InvoiceView = StaffInvoiceView;
+
+/** An invoice number (`id`) as the trader API lists it, or for administrators a UID too. */
+export type InvoiceRef = string;
 
 export class NlTradeClient {
   readonly #baseUrl: string;
@@ -91,21 +92,23 @@ export class NlTradeClient {
    * const { invoices } = await trader.traderInvoices({ status: 'pay' });
    * ```
    */
-  traderInvoices(filter: { status?: string } = {}): Promise<{ invoices: InvoiceView[] }> {
+  traderInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
     const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
     return this.request('GET', `/v1/trader/invoices${q}`);
   }
 
   /**
-   * Takes an invoice (first trader wins; the others get ALREADY_TAKEN).
+   * Takes an invoice from the open queue by its number (first trader wins; the others get
+   * ALREADY_TAKEN).
    *
    * @example
    * ```ts
-   * await trader.accept(uid);
+   * const { invoices } = await trader.traderInvoices({ status: 'not approve exchange' });
+   * await trader.accept(invoices[0].id);
    * ```
    */
-  accept(uid: string): Promise<InvoiceView> {
-    return this.#traderAction(uid, 'accept');
+  accept(id: InvoiceRef): Promise<InvoiceView> {
+    return this.#traderAction(id, 'accept');
   }
 
   /**
@@ -113,11 +116,11 @@ export class NlTradeClient {
    *
    * @example
    * ```ts
-   * await trader.setCard(uid, '4441 1144 4111 4442');
+   * await trader.setCard(invoice.id, '4441 1144 4111 4442');
    * ```
    */
-  setCard(uid: string, card: string): Promise<InvoiceView> {
-    return this.#traderAction(uid, 'card', { card });
+  setCard(id: InvoiceRef, card: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'card', { card });
   }
 
   /**
@@ -125,11 +128,11 @@ export class NlTradeClient {
    *
    * @example
    * ```ts
-   * await trader.confirm(uid);
+   * await trader.confirm(invoice.id);
    * ```
    */
-  confirm(uid: string): Promise<InvoiceView> {
-    return this.#traderAction(uid, 'confirm');
+  confirm(id: InvoiceRef): Promise<InvoiceView> {
+    return this.#traderAction(id, 'confirm');
   }
 
   /**
@@ -137,11 +140,11 @@ export class NlTradeClient {
    *
    * @example
    * ```ts
-   * await trader.dispute(uid, 'Nothing arrived');
+   * await trader.dispute(invoice.id, 'Nothing arrived');
    * ```
    */
-  dispute(uid: string, reason?: string): Promise<InvoiceView> {
-    return this.#traderAction(uid, 'dispute', reason === undefined ? {} : { reason });
+  dispute(id: InvoiceRef, reason?: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'dispute', reason === undefined ? {} : { reason });
   }
 
   /**
@@ -149,11 +152,11 @@ export class NlTradeClient {
    *
    * @example
    * ```ts
-   * await trader.changeAmount(uid, '950.00');
+   * await trader.changeAmount(invoice.id, '950.00');
    * ```
    */
-  changeAmount(uid: string, amount: string): Promise<InvoiceView> {
-    return this.#traderAction(uid, 'amount', { amount });
+  changeAmount(id: InvoiceRef, amount: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'amount', { amount });
   }
 
   /**
@@ -164,7 +167,7 @@ export class NlTradeClient {
    * const { invoices } = await admin.adminInvoices({ status: 'notApprove' });
    * ```
    */
-  adminInvoices(filter: { status?: string } = {}): Promise<{ invoices: InvoiceView[] }> {
+  adminInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
     const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
     return this.request('GET', `/v1/admin/invoices${q}`);
   }
@@ -177,8 +180,8 @@ export class NlTradeClient {
    * await admin.decide(uid, 'success', 'Receipt matches the transfer');
    * ```
    */
-  decide(uid: string, decision: 'success' | 'canceled', reason: string): Promise<InvoiceView> {
-    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(uid)}/decide`, { decision, reason });
+  decide(ref: InvoiceRef, decision: 'success' | 'canceled', reason: string): Promise<InvoiceView> {
+    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(ref)}/decide`, { decision, reason });
   }
 
   /**
@@ -189,14 +192,14 @@ export class NlTradeClient {
    * await admin.cancel(uid, 'Fraud suspected');
    * ```
    */
-  cancel(uid: string, reason?: string): Promise<InvoiceView> {
-    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(uid)}/cancel`, reason === undefined ? {} : { reason });
+  cancel(ref: InvoiceRef, reason?: string): Promise<InvoiceView> {
+    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(ref)}/cancel`, reason === undefined ? {} : { reason });
   }
 
-  #traderAction(uid: string, action: string, body: Record<string, unknown> = {}): Promise<InvoiceView> {
-    return this.request('POST', `/v1/trader/invoices/${encodeURIComponent(uid)}/${action}`, body);
+  #traderAction(id: InvoiceRef, action: string, body: Record<string, unknown> = {}): Promise<InvoiceView> {
+    return this.request('POST', `/v1/trader/invoices/${encodeURIComponent(id)}/${action}`, body);
   }
 }
 
 export { historyOf, type LegacyInvoice, RemoteInvoiceClient, type RemoteInvoiceClientOptions } from './legacy.ts';
-export { type InvoiceUpdate, type InvoiceWatch, type WatchHandlers, watchInvoice } from './realtime.ts';
+export { type InvoiceWatch, type WatchHandlers, type WatchOptions, watchInvoice } from './realtime.ts';

@@ -1,5 +1,5 @@
 import { constants, publicEncrypt } from 'node:crypto';
-import type { LegacyInvoice } from '@nltrade/core';
+import { ERROR_CATALOG, type LegacyInvoice, rot13, VERIFICATION_WORD } from '@nltrade/core';
 import { NlTradeError } from './errors.ts';
 
 export type { LegacyInvoice };
@@ -13,15 +13,7 @@ export interface RemoteInvoiceClientOptions {
   timeoutMs?: number;
 }
 
-const VERIFICATION_WORD = 'bandasosamba';
-const TOO_OLD = 'Your key is too old';
-
-function rot13Letters(text: string): string {
-  return text.replace(/[a-zA-Z]/g, (c) => {
-    const base = c <= 'Z' ? 65 : 97;
-    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
-  });
-}
+const TOO_OLD = ERROR_CATALOG.KEY_TOO_OLD.message;
 
 /**
  * A client of the NL-Trade Remote Invoice API (the RSA-enveloped legacy protocol), for
@@ -168,7 +160,7 @@ export class RemoteInvoiceClient {
     };
     const result = json.response?.data?.result;
     if (typeof result !== 'string') throw new NlTradeError('BAD_RESPONSE', 200, 'The key answer has no result');
-    return rot13Letters(Buffer.from(result, 'base64').toString('utf8'));
+    return rot13(Buffer.from(result, 'base64').toString('utf8'));
   }
 
   async #post(path: string, type: string, body: string): Promise<unknown> {
