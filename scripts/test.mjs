@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs the test tiers with node's test runner (TypeScript through tsx).
+// Runs the test tiers with node's test runner. Tests run the TypeScript sources through tsx
+// (the "source" export condition resolves each workspace package to its src/); what runs a
+// built program (the CLI's bin, the checkout page) is built first when stale.
 //   node scripts/test.mjs                 all tiers
-//   node scripts/test.mjs --tier unit     one tier: unit | http | realtime | e2e
+//   node scripts/test.mjs --tier unit     one tier: unit | storage | http | cli | realtime | e2e
 //   node scripts/test.mjs path/to/x.test.ts ...
-// Tiers are told apart by file name: *.unit.test.ts, *.http.test.ts, *.realtime.test.ts,
-// *.e2e.test.ts. The storage and HTTP tiers run against SQLite and PostgreSQL each.
+// Tiers are told apart by file name (*.unit.test.ts, *.storage.test.ts, …; a file without a
+// tier is unit). The storage, HTTP, CLI and realtime tiers run against SQLite and PostgreSQL.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,8 +43,10 @@ if (selected.length === 0) {
   console.error(`no test files found${tier ? ` for tier ${tier}` : ''}`);
   process.exit(1);
 }
+const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--if-stale'], { stdio: 'inherit', cwd: root });
+if (build.status !== 0) process.exit(build.status ?? 1);
 console.log(`# running ${selected.length} test files`);
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...selected], {
+const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--test', '--test-reporter=spec', ...selected], {
   stdio: 'inherit',
   cwd: root,
   env: { ...process.env, NODE_ENV: 'test' },

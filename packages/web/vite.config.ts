@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -10,6 +10,9 @@ export default defineConfig({
   // needed for Preact's automatic JSX runtime.
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   publicDir: false,
+  // Workspace packages are read from their TypeScript sources (their "source" export
+  // condition), so the page never depends on another package having been built first.
+  resolve: { conditions: ['source', ...defaultClientConditions] },
   logLevel: 'warn',
   build: {
     outDir: 'dist',

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The sources are TypeScript; tsx compiles them on load, so `npx nltrade` needs no build step.
-import { register } from 'tsx/esm/api';
+// The built CLI (`npm run build`; `npm start` builds what is missing or stale).
+import { main } from '../dist/main.js';
 
-register();
-const { main } = await import('../src/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,9 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AppError } from '@nltrade/core';
-import { NlTradeClient, NlTradeError } from '@nltrade/sdk';
-import { type ConfigOverrides, createSystem, ensureWebBuilt, loadConfig, type System, startServer } from '@nltrade/server';
+import type { NlTradeClient } from '@nltrade/sdk';
+import type { ConfigOverrides, System } from '@nltrade/server';
+
+// The server (Fastify, socket.io, database drivers, image codecs) and the SDK are loaded by
+// the commands that use them, so `nltrade --help` or a usage error starts in a few tens of ms.
+const server = () => import('@nltrade/server');
+
+async function client(values: Values): Promise<NlTradeClient> {
+  const { NlTradeClient } = await import('@nltrade/sdk');
+  return new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
+}
 
 const USAGE = `Usage: nltrade <command> [options]
 
@@ -74,6 +82,7 @@ function required(value: string | undefined, flag: string): string {
 }
 
 async function withSystem<T>(values: Values, fn: (system: System) => Promise<T>): Promise<T> {
+  const { createSystem, loadConfig } = await server();
   const system = await createSystem(loadConfig(process.env, overridesFrom(values)));
   try {
     return await fn(system);
@@ -129,11 +138,10 @@ async function ensureDemo(system: System): Promise<DemoData> {
 }
 
 async function serve(values: Values): Promise<number> {
+  const { loadConfig, startServer } = await server();
   const config = loadConfig(process.env, overridesFrom(values));
-  // A fresh clone has no built page yet; building takes a second and only happens when stale.
-  const webDistDir = await ensureWebBuilt();
-  const server = await startServer(config, { logger: true, webDistDir });
-  const { url } = server;
+  const running = await startServer(config, { logger: true });
+  const { url } = running;
   const lines = [
     `NL-Trade is running at ${url}`,
     `  database:   ${config.databaseUrl ? 'PostgreSQL' : `embedded SQLite in ${config.dataDir}`}`,
@@ -141,7 +149,7 @@ async function serve(values: Values): Promise<number> {
     `  health:     ${url}/health`,
   ];
   if (values.demo) {
-    const demo = await ensureDemo(server.system);
+    const demo = await ensureDemo(running.system);
     lines.push(
       '',
       `Demo data (DEMO ONLY; kept in ${path.join(config.dataDir, 'demo.json')}):`,
@@ -162,7 +170,7 @@ async function serve(values: Values): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       console.log('Shutting down…');
-      server.close().then(resolve, (err) => {
+      running.close().then(resolve, (err) => {
         console.error(err);
         resolve();
       });
@@ -213,8 +221,7 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
         throw new UsageError('usage: nltrade admin decide UID|ID success|canceled [--reason TEXT]');
       const reason = values.reason ?? `Decided from the command line: ${decision}`;
       if (values.url) {
-        const client = new NlTradeClient({ baseUrl: values.url, token: required(values.token, '--token') });
-        const r = await client.decide(uid, decision, reason);
+        const r = await (await client(values)).decide(uid, decision, reason);
         print(values, r, `Invoice ${uid}: ${r.status}`);
       } else {
         const inv = await withSystem(values, (s) =>
@@ -230,9 +237,9 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
 }
 
 async function trader(sub: string | undefined, args: string[], values: Values): Promise<number> {
-  const client = new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
+  const api = await client(values);
   if (sub === 'list') {
-    const { invoices } = await client.traderInvoices();
+    const { invoices } = await api.traderInvoices();
     const lines = invoices.map((i) => `${i.id.padStart(6)}  ${i.status.padEnd(20)}  ${i.amount.padStart(12)} UAH  ${i.title}`);
     print(values, { invoices }, lines.length > 0 ? lines.join('\n') : 'No open invoices and none of yours.');
     return 0;
@@ -242,19 +249,19 @@ async function trader(sub: string | undefined, args: string[], values: Values): 
   let r: { status: string };
   switch (sub) {
     case 'accept':
-      r = await client.accept(uid);
+      r = await api.accept(uid);
       break;
     case 'card':
-      r = await client.setCard(uid, required(arg, 'CARD'));
+      r = await api.setCard(uid, required(arg, 'CARD'));
       break;
     case 'confirm':
-      r = await client.confirm(uid);
+      r = await api.confirm(uid);
       break;
     case 'dispute':
-      r = await client.dispute(uid, arg);
+      r = await api.dispute(uid, arg);
       break;
     case 'amount':
-      r = await client.changeAmount(uid, required(arg, 'AMOUNT'));
+      r = await api.changeAmount(uid, required(arg, 'AMOUNT'));
       break;
     default:
       throw new UsageError(`unknown trader command "${sub ?? ''}"`);
@@ -294,11 +301,18 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`nltrade: ${err.message}\n\n${USAGE}`);
       return 2;
     }
-    if (err instanceof AppError || err instanceof NlTradeError) {
+    if (isCatalogError(err)) {
       console.error(`nltrade: ${err.message} (${err.code})`);
       return 1;
     }
     console.error(`nltrade: ${(err as Error).message ?? String(err)}`);
     return 1;
   }
+}
+
+/** The server's AppError and the SDK's NlTradeError, without loading either to ask `instanceof`. */
+function isCatalogError(err: unknown): err is Error & { code: string } {
+  return (
+    err instanceof Error && (err.name === 'AppError' || err.name === 'NlTradeError') && typeof (err as { code?: unknown }).code === 'string'
+  );
 }

@@ -1,6 +1,6 @@
 import { constants, publicEncrypt } from 'node:crypto';
 import { ERROR_CATALOG, type LegacyInvoice, rot13, VERIFICATION_WORD } from '@nltrade/core';
-import { NlTradeError } from './errors.ts';
+import { errorFromBody, NlTradeError } from './errors.ts';
 
 export type { LegacyInvoice };
 
@@ -181,9 +181,7 @@ export class RemoteInvoiceClient {
     } catch {
       throw new NlTradeError('BAD_RESPONSE', res.status, `The server answered ${res.status} with a non-JSON body`);
     }
-    if (!res.ok || json.status !== true) {
-      throw new NlTradeError(json.code ?? 'HTTP_ERROR', res.status, json.message ?? `HTTP ${res.status}`);
-    }
+    if (!res.ok || json.status !== true) throw errorFromBody(res.status, json);
     return json;
   }
 }

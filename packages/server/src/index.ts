@@ -2,7 +2,7 @@ export * from './clock.ts';
 export * from './config.ts';
 export * from './events.ts';
 export * from './http/app.ts';
-export { DEFAULT_DIST_DIR, ensureWebBuilt } from './http/routes/web.ts';
+export { defaultWebDistDir } from './http/routes/web.ts';
 export * from './realtime/server.ts';
 export * from './services/accounts.ts';
 export * from './services/invoices.ts';

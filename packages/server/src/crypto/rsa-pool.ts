@@ -34,7 +34,14 @@ interface Slot {
   readonly online: Promise<void>;
 }
 
-const BOOT = new URL('./rsa-worker-boot.mjs', import.meta.url);
+/**
+ * Built, the worker is plain JavaScript beside this file. Run from the TypeScript sources
+ * (tests, benchmarks under tsx), worker threads do not inherit tsx's loader, so a small boot
+ * module registers it first.
+ */
+const BOOT = import.meta.url.endsWith('.js')
+  ? new URL('./rsa-worker.js', import.meta.url)
+  : new URL('./rsa-worker-boot.mjs', import.meta.url);
 /** Jobs handed to one worker at a time: one running and one waiting, so it never idles. */
 const WORKER_DEPTH = 2;
 

@@ -7,19 +7,20 @@ import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { legacyRoutes } from './routes/legacy.ts';
 import { traderRoutes } from './routes/trader.ts';
-import { DEFAULT_DIST_DIR, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
+import { defaultWebDistDir, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
 
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
 
 export interface AppOptions {
   logger?: boolean;
-  /** The built checkout page (packages/web/dist by default). */
+  /** The built checkout page (`@nltrade/web`'s dist by default). */
   webDistDir?: string;
 }
 
 export async function buildApp(system: System, options: AppOptions = {}): Promise<FastifyInstance> {
   const trust = compileTrust(system.config.trustProxy);
+  const webDistDir = options.webDistDir ?? defaultWebDistDir();
   const app = Fastify({
     logger: options.logger ? { level: system.config.logLevel } : false,
     bodyLimit: BODY_LIMIT,
@@ -31,7 +32,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     // Errors raised before routing (a malformed URL, say) get the same body as all others.
     // A payer's mangled checkout link (/pay/%zz) still gets the page's own not-found view.
     frameworkErrors: (error, request, reply) => {
-      if (sendCheckoutNotFound(request as FastifyRequest, reply as FastifyReply, options.webDistDir ?? DEFAULT_DIST_DIR)) return;
+      if (sendCheckoutNotFound(request as FastifyRequest, reply as FastifyReply, webDistDir)) return;
       const { statusCode, body } = toErrorBody(error);
       void (reply as FastifyReply).code(statusCode === 500 ? 400 : statusCode).send(body);
     },
@@ -53,7 +54,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   await app.register(checkoutRoutes, { system });
   await app.register(traderRoutes, { system });
   await app.register(adminRoutes, { system });
-  await app.register(webRoutes, { distDir: options.webDistDir ?? DEFAULT_DIST_DIR });
+  await app.register(webRoutes, { distDir: webDistDir });
 
   return app;
 }

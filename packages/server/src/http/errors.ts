@@ -24,6 +24,22 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
+const NEAREST_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: 'BAD_REQUEST',
+  403: 'NOT_FOUND',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'BAD_REQUEST',
+  429: 'RATE_LIMITED',
+};
+
+function catalogAnswer(code: ErrorCode): { statusCode: number; body: ErrorBody; unexpected: false } {
+  const { status, message } = ERROR_CATALOG[code];
+  return { statusCode: status, body: { status: false, code, message }, unexpected: false };
+}
+
 /**
  * The one place where errors become HTTP answers. Known errors keep their catalog code and
  * message; anything else is logged and answered as a bare 500, never with a stack.
@@ -50,20 +66,11 @@ export function toErrorBody(err: unknown, surface: Surface = 'v1'): { statusCode
       const message = mapped === 'BAD_REQUEST' ? 'The request body is not valid JSON' : ERROR_CATALOG[mapped].message;
       return { statusCode: ERROR_CATALOG[mapped].status, body: { status: false, code: mapped, message }, unexpected: false };
     }
-    if (fe instanceof SyntaxError || fe.statusCode === 400) {
-      return {
-        statusCode: 400,
-        body: { status: false, code: 'BAD_REQUEST', message: ERROR_CATALOG.BAD_REQUEST.message },
-        unexpected: false,
-      };
-    }
-    if (fe.statusCode === 413) {
-      return {
-        statusCode: 413,
-        body: { status: false, code: 'PAYLOAD_TOO_LARGE', message: ERROR_CATALOG.PAYLOAD_TOO_LARGE.message },
-        unexpected: false,
-      };
-    }
+    if (fe instanceof SyntaxError) return catalogAnswer('BAD_REQUEST');
+    // Other libraries' client errors (the static file server refusing a path, say) get the
+    // nearest catalog entry; a file it will not serve is simply not found.
+    const nearest = typeof fe.statusCode === 'number' ? NEAREST_BY_STATUS[fe.statusCode] : undefined;
+    if (nearest) return catalogAnswer(nearest);
   }
   return { statusCode: 500, body: { status: false, code: 'INTERNAL', message: ERROR_CATALOG.INTERNAL.message }, unexpected: true };
 }

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, createSystem, loadConfig, ManualClock, type RunningServer, type System, startServer } from '@nltrade/server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { ensureWebBuilt } from '../../../server/src/http/routes/web.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'screenshots', 'checkout');
@@ -34,10 +33,8 @@ export class Harness {
   // Staff address invoices by number: the UID is the payer's secret (the checkout link).
   readonly #ids = new Map<string, string>();
   #dataDir = '';
-  #distDir = '';
 
   async start(): Promise<void> {
-    this.#distDir = await ensureWebBuilt();
     this.#dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-web-e2e-'));
     this.#config = loadConfig(
       {},
@@ -62,10 +59,7 @@ export class Harness {
   }
 
   async #listen(port: number): Promise<void> {
-    this.server = await startServer(
-      { ...this.#config, port },
-      { system: this.system, sweeper: { start: false }, webDistDir: this.#distDir },
-    );
+    this.server = await startServer({ ...this.#config, port }, { system: this.system, sweeper: { start: false } });
     this.url = this.server.url;
   }
 

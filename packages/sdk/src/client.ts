@@ -1,0 +1,199 @@
+/**
+ * Typed client for the NL-Trade v1 API (traders, administrators, the payer's checkout).
+ *
+ * @example
+ * ```ts
+ * import { NlTradeClient } from '@nltrade/sdk';
+ * const trader = new NlTradeClient({ baseUrl: 'http://127.0.0.1:8080', token: process.env.TRADER_TOKEN });
+ * const open = await trader.traderInvoices({ status: 'not approve exchange' });
+ * ```
+ */
+import type { StaffInvoiceView, Status } from '@nltrade/core';
+import { errorFromBody, NlTradeError } from './errors.ts';
+
+export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, WatchView } from '@nltrade/core';
+export { type ClientErrorCode, NlTradeError } from './errors.ts';
+
+export interface ClientOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** A trader's, administrator's or merchant's API token, sent as `Authorization: Bearer`. */
+  token?: string | undefined;
+  /** A fetch implementation (defaults to the global one). */
+  fetch?: typeof fetch;
+  /** Request timeout in ms (default 15000). */
+  timeoutMs?: number;
+}
+
+/**
+ * An invoice as a trader or administrator sees it (card masked unless it is the trader's
+ * own; `uid` only for administrators — traders name invoices by `id`).
+ */
+export type InvoiceView = StaffInvoiceView;
+
+/** An invoice number (`id`) as the trader API lists it, or for administrators a UID too. */
+export type InvoiceRef = string;
+
+export class NlTradeClient {
+  readonly #baseUrl: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  /**
+   * Sends one request and unwraps the JSON answer; throws NlTradeError on a non-2xx answer.
+   *
+   * @example
+   * ```ts
+   * const view = await client.request<InvoiceView>('GET', `/v1/checkout/${uid}`);
+   * ```
+   */
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.#fetch(this.#baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      throw new NlTradeError('NETWORK', 0, `Cannot reach ${this.#baseUrl}: ${(err as Error).message}`);
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new NlTradeError('BAD_RESPONSE', response.status, `The server answered ${response.status} with a non-JSON body`);
+    }
+    if (!response.ok) throw errorFromBody(response.status, json);
+    return json as T;
+  }
+
+  /**
+   * Invoices open to take plus the trader's own.
+   *
+   * @example
+   * ```ts
+   * const { invoices } = await trader.traderInvoices({ status: 'pay' });
+   * ```
+   */
+  traderInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
+    const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
+    return this.request('GET', `/v1/trader/invoices${q}`);
+  }
+
+  /**
+   * Takes an invoice from the open queue by its number (first trader wins; the others get
+   * ALREADY_TAKEN).
+   *
+   * @example
+   * ```ts
+   * const { invoices } = await trader.traderInvoices({ status: 'not approve exchange' });
+   * await trader.accept(invoices[0].id);
+   * ```
+   */
+  accept(id: InvoiceRef): Promise<InvoiceView> {
+    return this.#traderAction(id, 'accept');
+  }
+
+  /**
+   * Gives the payer the card to pay to; starts the payment deadline.
+   *
+   * @example
+   * ```ts
+   * await trader.setCard(invoice.id, '4441 1144 4111 4442');
+   * ```
+   */
+  setCard(id: InvoiceRef, card: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'card', { card });
+  }
+
+  /**
+   * Confirms the money arrived: the invoice becomes `success`.
+   *
+   * @example
+   * ```ts
+   * await trader.confirm(invoice.id);
+   * ```
+   */
+  confirm(id: InvoiceRef): Promise<InvoiceView> {
+    return this.#traderAction(id, 'confirm');
+  }
+
+  /**
+   * Disputes the payment: the payer is asked for a receipt photo.
+   *
+   * @example
+   * ```ts
+   * await trader.dispute(invoice.id, 'Nothing arrived');
+   * ```
+   */
+  dispute(id: InvoiceRef, reason?: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'dispute', reason === undefined ? {} : { reason });
+  }
+
+  /**
+   * Changes the amount while checking the payment (the payer sent a different sum).
+   *
+   * @example
+   * ```ts
+   * await trader.changeAmount(invoice.id, '950.00');
+   * ```
+   */
+  changeAmount(id: InvoiceRef, amount: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'amount', { amount });
+  }
+
+  /**
+   * Invoices for administrators, by status (default: disputes awaiting a decision).
+   *
+   * @example
+   * ```ts
+   * const { invoices } = await admin.adminInvoices({ status: 'notApprove' });
+   * ```
+   */
+  adminInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
+    const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
+    return this.request('GET', `/v1/admin/invoices${q}`);
+  }
+
+  /**
+   * Decides a disputed invoice.
+   *
+   * @example
+   * ```ts
+   * await admin.decide(uid, 'success', 'Receipt matches the transfer');
+   * ```
+   */
+  decide(ref: InvoiceRef, decision: 'success' | 'canceled', reason: string): Promise<InvoiceView> {
+    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(ref)}/decide`, { decision, reason });
+  }
+
+  /**
+   * Cancels any invoice that is not final yet.
+   *
+   * @example
+   * ```ts
+   * await admin.cancel(uid, 'Fraud suspected');
+   * ```
+   */
+  cancel(ref: InvoiceRef, reason?: string): Promise<InvoiceView> {
+    return this.request('POST', `/v1/admin/invoices/${encodeURIComponent(ref)}/cancel`, reason === undefined ? {} : { reason });
+  }
+
+  #traderAction(id: InvoiceRef, action: string, body: Record<string, unknown> = {}): Promise<InvoiceView> {
+    return this.request('POST', `/v1/trader/invoices/${encodeURIComponent(id)}/${action}`, body);
+  }
+}
