@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { OPEN_STATUS } from '@nltrade/core';
 import type { NlTradeClient } from '@nltrade/sdk';
 import type { ConfigOverrides, System } from '@nltrade/server';
 
@@ -111,7 +112,7 @@ async function ensureDemo(system: System): Promise<DemoData> {
     const demo = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoData;
     if (await system.merchants.authenticate(demo.accessToken)) {
       const invoice = await system.invoices.findByUid(demo.invoiceUid);
-      if (invoice && invoice.status === 'not approve exchange') return { ...demo, invoiceId: invoice.id };
+      if (invoice && invoice.status === OPEN_STATUS) return { ...demo, invoiceId: invoice.id };
       const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
       const updated = { ...demo, invoiceUid: fresh.uid, invoiceId: fresh.id };
       fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
@@ -138,6 +139,15 @@ async function ensureDemo(system: System): Promise<DemoData> {
 }
 
 async function serve(values: Values): Promise<number> {
+  // Listening for signals from the very start: a supervisor may stop us while we start, or
+  // the moment the banner is out, and must get a clean shutdown either way.
+  let signalled = false;
+  let onSignal = () => {
+    signalled = true;
+  };
+  const signal = () => onSignal();
+  process.on('SIGINT', signal);
+  process.on('SIGTERM', signal);
   const { loadConfig, startServer } = await server();
   const config = loadConfig(process.env, overridesFrom(values));
   const running = await startServer(config, { logger: true });
@@ -166,17 +176,16 @@ async function serve(values: Values): Promise<number> {
   }
   console.log(lines.join('\n'));
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    onSignal = () => {
+      process.off('SIGINT', signal);
+      process.off('SIGTERM', signal);
       console.log('Shutting down…');
       running.close().then(resolve, (err) => {
         console.error(err);
         resolve();
       });
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    if (signalled) onSignal();
   });
   return 0;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { dbKinds, PG_URL } from '../../server/test/support/system.ts';
+import { dbKinds, describeOn, PG_URL } from '../../server/test/support/system.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
 const run = promisify(execFile);
@@ -29,7 +29,7 @@ async function nltrade(args: string[], env: Record<string, string>): Promise<Res
 }
 
 for (const kind of await dbKinds()) {
-  describe(`nltrade admin commands on ${kind}`, () => {
+  describeOn(kind, `nltrade admin commands on ${kind}`, () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-cli-'));
     const schema = `cli_${randomBytes(5).toString('hex')}`;
     const env: Record<string, string> = { RSA_KEY_BITS: '2048', DATA_DIR: dataDir };
@@ -120,9 +120,10 @@ describe('nltrade serve --demo', () => {
       proc.stdout?.on('data', (d: Buffer) => {
         output += d.toString();
         const m = /running at (http:\/\/\S+)/.exec(output);
-        if (m && output.includes('admin') && output.includes('/pay/')) {
+        // The banner is printed in one piece; its last line says it is all there.
+        if (m && output.includes('nltrade trader card')) {
           clearTimeout(timer);
-          setTimeout(() => resolve(m[1] as string), 100);
+          resolve(m[1] as string);
         }
       });
       proc.stderr?.on('data', (d: Buffer) => {

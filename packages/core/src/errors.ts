@@ -39,8 +39,6 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
-export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
-
 /** The body of every error answer, on every surface. */
 export interface ErrorBody {
   status: false;

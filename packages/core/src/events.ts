@@ -2,8 +2,9 @@ import type { Status } from './statuses.ts';
 import type { Action, Actor } from './transitions.ts';
 
 /**
- * One event per change of an invoice. The same event feeds the socket rooms, the history
- * log and the webhooks, so they can never disagree about what happened.
+ * One event per change of an invoice: the history row written with the change is the event,
+ * and the socket rooms of every server process hear it from that row, so what payers are
+ * told and what the history says can never disagree.
  */
 export interface InvoiceEvent {
   /**

@@ -22,10 +22,6 @@ export function isStatus(value: unknown): value is Status {
   return typeof value === 'string' && (STATUSES as readonly string[]).includes(value);
 }
 
-export function isFinal(status: Status): boolean {
-  return FINAL_STATUSES.has(status);
-}
-
 export type Locale = 'uk' | 'en';
 
 /** Labels as shown to payers: the original service's texts, with its spelling mistakes fixed. */
@@ -40,7 +36,3 @@ export const STATUS_LABELS: Readonly<Record<Status, Readonly<Record<Locale, stri
   canceled: { uk: 'Скасовано', en: 'Canceled' },
   rejected: { uk: 'Скасовано через закінчення часу', en: 'Canceled: time ran out' },
 };
-
-export function statusLabel(status: Status, locale: Locale = 'uk'): string {
-  return STATUS_LABELS[status][locale];
-}

@@ -4,6 +4,14 @@ import { AppError } from './errors.ts';
 export const UID_RE = /^[a-z0-9]{30}$/;
 export const UID_LENGTH = 30;
 
+/** The checkout page's path, `/pay/<uid>` (a trailing slash allowed). */
+export const CHECKOUT_PATH_RE = new RegExp(`^/pay/(${UID_RE.source.slice(1, -1)})/?$`);
+
+/** The UID in a checkout page's path, or null for any other path. */
+export function checkoutUid(pathname: string): string | null {
+  return CHECKOUT_PATH_RE.exec(pathname)?.[1] ?? null;
+}
+
 export function isUid(value: unknown): value is string {
   return typeof value === 'string' && UID_RE.test(value);
 }
@@ -23,6 +31,16 @@ export const INVOICE_ID_RE = /^[1-9][0-9]{0,15}$/;
 export function isInvoiceId(value: unknown): value is string {
   return typeof value === 'string' && INVOICE_ID_RE.test(value);
 }
+
+/**
+ * API tokens: a prefix naming whose they are, then 256 random bits in base64url. Stored
+ * only as a hash; the prefix lets a person (and secret scanners) tell them apart.
+ */
+export const TOKEN_PREFIXES = { merchant: 'nlm', trader: 'nlt', admin: 'nla' } as const;
+export type TokenOwner = keyof typeof TOKEN_PREFIXES;
+export const TOKEN_RE = /^nl[mta]_[A-Za-z0-9_-]{43}$/;
+/** Longer than any token we issue; anything longer is refused before hashing. */
+export const MAX_TOKEN_LENGTH = 200;
 
 /** Limits on the free text people type; the server, SDK and pages share them. */
 export const LIMITS = {

@@ -99,6 +99,8 @@ export interface TransitionRule {
   readonly actor: ActorType;
   /** A function when the outcome depends on the input (admin decide) or the invoice (card timeout). */
   readonly to: Status | Outcome;
+  /** Every status a computed `to` may give, so the table can be walked. */
+  readonly outcomes?: readonly Status[];
   readonly guard?: Guard;
   /** Receives the outcome's status too, for rules with more than one. */
   readonly apply?: (state: InvoiceState, input: ActionInput, now: number, timeouts: Timeouts, actor: Actor, to: Status) => InvoicePatch;
@@ -231,6 +233,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     action: 'decide',
     actor: 'admin',
     to: decision,
+    outcomes: ['success', 'canceled'],
     apply: (_s, i) => ({ deadlineAt: null, resolution: reasonText(i, true) }),
     note: 'Адміністратор прийняв рішення',
   },
@@ -289,6 +292,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     action: 'expire',
     actor: 'system',
     to: (_i, s, now, t) => (now < acceptDeadline(s, t) ? 'not approve exchange' : 'rejected'),
+    outcomes: ['not approve exchange', 'rejected'],
     guard: deadlinePassed,
     apply: (s, _i, _now, t, _a, to) =>
       to === 'rejected' ? { deadlineAt: null } : { traderId: null, acceptedAt: null, deadlineAt: acceptDeadline(s, t) },
@@ -310,6 +314,60 @@ export const TRANSITIONS: readonly TransitionRule[] = [
 
 /** The statuses with a timer: the sweeper looks only at these. */
 export const EXPIRING_STATUSES: readonly Status[] = [...new Set(TRANSITIONS.filter((r) => r.action === 'expire').map((r) => r.from))];
+
+function only(action: Action, actor: ActorType): TransitionRule {
+  const rules = TRANSITIONS.filter((r) => r.action === action && r.actor === actor);
+  const rule = rules[0];
+  if (rules.length !== 1 || !rule) throw new Error(`the table must have exactly one ${action} by ${actor}`);
+  return rule;
+}
+
+/** The statuses a rule can lead to; a rule with a computed outcome lists them. */
+export function outcomesOf(rule: TransitionRule): readonly Status[] {
+  return typeof rule.to === 'string' ? [rule.to] : (rule.outcomes ?? []);
+}
+
+/** Where traders find work: the status a trader may `accept` from (the open queue). */
+export const OPEN_STATUS: Status = only('accept', 'trader').from;
+
+/** The status in which the payer is shown the card to pay to (what `setCard` leads to). */
+export const CARD_GIVEN_STATUS: Status = (() => {
+  const to = only('setCard', 'trader').to;
+  if (typeof to !== 'string') throw new Error('setCard must lead to one status');
+  return to;
+})();
+
+/**
+ * Every status an invoice can be in once the card was given, not counting how it ends badly
+ * (canceled, rejected): there the card is still the payer's business (to pay, or to prove
+ * having paid). Walked along the table from CARD_GIVEN_STATUS.
+ */
+export const CARD_VISIBLE_STATUSES: ReadonlySet<Status> = (() => {
+  const seen = new Set<Status>([CARD_GIVEN_STATUS]);
+  const queue: Status[] = [CARD_GIVEN_STATUS];
+  for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+    for (const r of TRANSITIONS) {
+      if (r.from !== s) continue;
+      for (const to of outcomesOf(r)) {
+        if (to === 'canceled' || to === 'rejected' || seen.has(to)) continue;
+        seen.add(to);
+        queue.push(to);
+      }
+    }
+  }
+  return seen;
+})();
+
+/**
+ * The payer's progress in four steps — a trader takes it, the payer pays, the payment is
+ * checked, the end — for the checkout page, from where each status lies on the table's road.
+ */
+export type PayerStep = 0 | 1 | 2 | 3;
+export function payerStep(status: Status): PayerStep {
+  if (FINAL_STATUSES.has(status)) return 3;
+  if (status === CARD_GIVEN_STATUS) return 1;
+  return CARD_VISIBLE_STATUSES.has(status) ? 2 : 0;
+}
 
 const INDEX = new Map<string, TransitionRule>(TRANSITIONS.map((r) => [`${r.from}|${r.action}|${r.actor}`, r]));
 
@@ -361,6 +419,17 @@ function refusal(state: InvoiceState, action: Action, actor: Actor): AppError {
   }
   if (action === 'remove' && !FINAL_STATUSES.has(state.status)) return new AppError('ALREADY_PAID');
   return new AppError('TRANSITION_REFUSED', words.notNow, { status: state.status, action });
+}
+
+/**
+ * Whether `actor` may take `action` now, judged by the table and its guards alone (not the
+ * action's input): lets a caller refuse before costly work, such as reading an upload.
+ */
+export function permitted(state: InvoiceState, action: Action, actor: Actor, now: number): void {
+  const rule = findRule(state.status, action, actor.type);
+  if (!rule) throw refusal(state, action, actor);
+  const denied = rule.guard?.(state, actor, now);
+  if (denied) throw denied;
 }
 
 /**

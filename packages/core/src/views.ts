@@ -53,7 +53,8 @@ export interface StaffInvoiceView {
   uid: string | null;
   title: string;
   amount: string;
-  reciveAmount: string;
+  /** What the merchant receives, in the settlement currency (the legacy record's `recive_value`). */
+  receiveAmount: string;
   rate: string;
   currency: 'UAH';
   status: Status;

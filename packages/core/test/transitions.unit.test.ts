@@ -8,11 +8,15 @@ import {
   type Actor,
   type ActorType,
   AppError,
+  CARD_GIVEN_STATUS,
+  CARD_VISIBLE_STATUSES,
   EXPIRING_STATUSES,
   FINAL_STATUSES,
   findRule,
   type InvoiceState,
   initialState,
+  OPEN_STATUS,
+  payerStep,
   STATUSES,
   type Status,
   type Timeouts,
@@ -180,6 +184,36 @@ describe('guards and effects', () => {
       TIMEOUTS,
     );
     assert.equal(sent.patch.deadlineAt, null);
+  });
+
+  test('what the rest of the system asks about the lifecycle is derived from the table', () => {
+    assert.equal(OPEN_STATUS, 'not approve exchange');
+    assert.equal(CARD_GIVEN_STATUS, 'send card');
+    assert.deepEqual([...CARD_VISIBLE_STATUSES].sort(), ['notApprove', 'pay', 'send card', 'success', 'waitPhoto']);
+    const steps = Object.fromEntries(STATUSES.map((s) => [s, payerStep(s)]));
+    assert.deepEqual(steps, {
+      'not approve exchange': 0,
+      'wait card': 0,
+      'send card': 1,
+      pay: 2,
+      waitPhoto: 2,
+      notApprove: 2,
+      success: 3,
+      canceled: 3,
+      rejected: 3,
+    });
+    // A computed outcome lists every status it can give, and gives nothing else.
+    for (const rule of TRANSITIONS) {
+      if (typeof rule.to === 'string') continue;
+      assert.ok(rule.outcomes && rule.outcomes.length > 0, `${rule.from}|${rule.action}`);
+      const inputs: ActionInput[] = [{ decision: 'success' }, { decision: 'canceled' }];
+      for (const input of inputs) {
+        for (const createdAt of [NOW, NOW - 3_600_000]) {
+          const s = state(rule.from, { createdAt });
+          assert.ok(rule.outcomes.includes(rule.to(input, s, NOW, TIMEOUTS)));
+        }
+      }
+    }
   });
 
   test('the sweeper’s statuses come from the table', () => {

@@ -15,6 +15,7 @@ export {
   type ErrorCode,
   type InvoiceRef,
   type InvoiceView,
+  type ListFilter,
   NlTradeClient,
   NlTradeError,
   type StaffInvoiceView,

@@ -34,6 +34,23 @@ export type InvoiceView = StaffInvoiceView;
 /** An invoice number (`id`) as the trader API lists it, or for administrators a UID too. */
 export type InvoiceRef = string;
 
+/** Filters of the invoice lists: newest first, `before` an id for the next page. */
+export interface ListFilter {
+  status?: Status;
+  /** 1 to 200 (default 50). */
+  limit?: number;
+  before?: string;
+}
+
+function query(filter: ListFilter): string {
+  const params = new URLSearchParams();
+  if (filter.status !== undefined) params.set('status', filter.status);
+  if (filter.limit !== undefined) params.set('limit', String(filter.limit));
+  if (filter.before !== undefined) params.set('before', filter.before);
+  const q = params.toString();
+  return q ? `?${q}` : '';
+}
+
 export class NlTradeClient {
   readonly #baseUrl: string;
   readonly #token: string | undefined;
@@ -89,9 +106,20 @@ export class NlTradeClient {
    * const { invoices } = await trader.traderInvoices({ status: 'pay' });
    * ```
    */
-  traderInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
-    const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
-    return this.request('GET', `/v1/trader/invoices${q}`);
+  traderInvoices(filter: ListFilter = {}): Promise<{ invoices: InvoiceView[] }> {
+    return this.request('GET', `/v1/trader/invoices${query(filter)}`);
+  }
+
+  /**
+   * One invoice open to take, or one of the trader's own.
+   *
+   * @example
+   * ```ts
+   * const invoice = await trader.traderInvoice('42');
+   * ```
+   */
+  traderInvoice(id: InvoiceRef): Promise<InvoiceView> {
+    return this.request('GET', `/v1/trader/invoices/${encodeURIComponent(id)}`);
   }
 
   /**
@@ -164,9 +192,20 @@ export class NlTradeClient {
    * const { invoices } = await admin.adminInvoices({ status: 'notApprove' });
    * ```
    */
-  adminInvoices(filter: { status?: Status } = {}): Promise<{ invoices: InvoiceView[] }> {
-    const q = filter.status ? `?status=${encodeURIComponent(filter.status)}` : '';
-    return this.request('GET', `/v1/admin/invoices${q}`);
+  adminInvoices(filter: ListFilter = {}): Promise<{ invoices: InvoiceView[] }> {
+    return this.request('GET', `/v1/admin/invoices${query(filter)}`);
+  }
+
+  /**
+   * Any invoice, by UID or number, with the payer's IP and whether its receipt photo is stored here.
+   *
+   * @example
+   * ```ts
+   * const invoice = await admin.adminInvoice(uid);
+   * ```
+   */
+  adminInvoice(ref: InvoiceRef): Promise<InvoiceView> {
+    return this.request('GET', `/v1/admin/invoices/${encodeURIComponent(ref)}`);
   }
 
   /**

@@ -1,4 +1,11 @@
-import { type ClientToServerEvents, REALTIME_PATH, type RealtimeError, type ServerToClientEvents, type WatchView } from '@nltrade/core';
+import {
+  type ClientToServerEvents,
+  REALTIME_PATH,
+  type RealtimeError,
+  type ServerToClientEvents,
+  type WatchTarget,
+  type WatchView,
+} from '@nltrade/core';
 import { io, type Socket } from 'socket.io-client';
 
 export interface WatchOptions {
@@ -46,7 +53,7 @@ export function watchInvoice(baseUrl: string, invoice: string, options: WatchOpt
     auth: { token: options.token },
     transports: ['websocket', 'polling'],
   });
-  const target = /^[0-9]+$/.test(invoice) ? { id: invoice } : { uid: invoice };
+  const target: WatchTarget = /^[0-9]+$/.test(invoice) ? { id: invoice } : { uid: invoice };
   let version = 0;
   socket.on('connect', () => socket.emit('invoice:watch', target));
   socket.on('invoce:refetch', () => handlers.onRefetch?.());

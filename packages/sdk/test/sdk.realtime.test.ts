@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { type Live, live } from '../../server/test/support/live.ts';
-import { dbKinds } from '../../server/test/support/system.ts';
+import { dbKinds, describeOn } from '../../server/test/support/system.ts';
 import {
   type CheckoutView,
   historyOf,
@@ -15,7 +15,7 @@ import {
 // The SDK against a started server: the legacy envelope, the realtime watcher and the v1
 // client together walk an invoice from creation to success.
 for (const kind of await dbKinds()) {
-  describe(`sdk against a live server (${kind})`, () => {
+  describeOn(kind, `sdk against a live server (${kind})`, () => {
     let l: Live;
     before(async () => {
       l = await live(kind);

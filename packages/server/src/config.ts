@@ -23,7 +23,7 @@ export interface Config {
   readonly trustProxy: readonly string[];
   /** Number of RSA worker threads; 0 means one per CPU. */
   readonly rsaThreads: number;
-  /** Public base URL used in links (photo URLs, checkout links); defaults to http://host:port. */
+  /** Public base URL put in front of receipt-photo links (`approve_photo`); unset, they are paths (`/v1/photos/<id>`). */
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
   /** Open realtime sockets one client IP may hold. */

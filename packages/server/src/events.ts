@@ -10,8 +10,8 @@ export type InvoiceListener = (event: InvoiceEvent, meta: EventMeta) => void;
 const LOCAL: EventMeta = { remote: false };
 
 /**
- * In-process fan-out of domain events. Listeners (socket rooms, webhooks, metrics) must not
- * throw into the publisher: a failing listener never undoes a committed change.
+ * In-process fan-out of domain events (today: the socket rooms). A listener must not throw
+ * into the publisher: a failing listener never undoes a committed change.
  */
 export class EventBus {
   readonly #listeners = new Set<InvoiceListener>();

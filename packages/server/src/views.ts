@@ -1,21 +1,17 @@
 import {
   type Binding,
+  CARD_VISIBLE_STATUSES,
   type CheckoutView,
   formatAmountFixed,
   maskCard,
   parseAmount,
   STATUS_LABELS,
   type StaffInvoiceView,
-  type Status,
   type WatchView,
 } from '@nltrade/core';
 import type { Invoice } from './services/invoices.ts';
 
 export type { CheckoutView, StaffInvoiceView, WatchView };
-
-// Statuses in which the payer may still need the card; after a cancellation or expiry
-// showing it would only invite a payment nobody will check.
-const CARD_VISIBLE: ReadonlySet<Status> = new Set<Status>(['send card', 'pay', 'waitPhoto', 'notApprove', 'success']);
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -36,7 +32,8 @@ function bindingFor(invoice: Invoice, viewerIp: string | undefined): Binding {
 
 export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): CheckoutView {
   const boundTo = bindingFor(invoice, viewerIp);
-  const showCard = invoice.card !== null && CARD_VISIBLE.has(invoice.status);
+  // After a cancellation or expiry showing the card would only invite a payment nobody checks.
+  const showCard = invoice.card !== null && CARD_VISIBLE_STATUSES.has(invoice.status);
   const view: CheckoutView = {
     uid: invoice.uid,
     title: invoice.title,
@@ -75,7 +72,7 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPh
     uid: admin ? invoice.uid : null,
     title: invoice.title,
     amount: formatAmountFixed(invoice.sendMinor),
-    reciveAmount: formatAmountFixed(invoice.reciveMinor),
+    receiveAmount: formatAmountFixed(invoice.reciveMinor),
     rate: invoice.rate,
     currency: 'UAH',
     status: invoice.status,

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import type { CheckoutView } from '../src/views.ts';
 import { call, type Live, live } from './support/live.ts';
-import { dbKinds } from './support/system.ts';
+import { dbKinds, describeOn } from './support/system.ts';
 
 const IP = '198.51.100.40';
 
@@ -21,7 +21,7 @@ const png = () =>
     .toBuffer();
 
 for (const kind of await dbKinds()) {
-  describe(`checkout API and proof photos (${kind})`, () => {
+  describeOn(kind, `checkout API and proof photos (${kind})`, () => {
     let l: Live;
     let trader: { id: string; token: string };
     before(async () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { AppError, type InvoiceEvent } from '@nltrade/core';
 import { ManualClock } from '../src/clock.ts';
-import { dbKinds, type TestSystem, testSystem } from './support/system.ts';
+import { dbKinds, describeOn, type TestSystem, testSystem } from './support/system.ts';
 
 const CARD = '4441114441114442';
 
 for (const kind of await dbKinds()) {
-  describe(`storage: invoices on ${kind}`, () => {
+  describeOn(kind, `storage: invoices on ${kind}`, () => {
     let t: TestSystem;
     let merchantId: string;
     let traderA: string;

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { constants, generateKeyPairSync, publicEncrypt } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { type RunningServer, startServer } from '../src/start.ts';
 import { ReferenceClient, VERIFICATION_WORD } from './support/reference-client.ts';
-import { dbKinds, type TestSystem, testSystem } from './support/system.ts';
+import { dbKinds, describeOn, type TestSystem, testSystem } from './support/system.ts';
 
 /**
  * The default key size exists for this request: the documented proof-photo update with a
  * realistic URL is 264 bytes of plaintext, more than a 2048-bit key's 245.
  */
 for (const kind of await dbKinds()) {
-  describe(`legacy API with 4096-bit keys on ${kind}`, () => {
+  describeOn(kind, `legacy API with 4096-bit keys on ${kind}`, () => {
     let t: TestSystem;
     let server: RunningServer;
     let client: ReferenceClient;

@@ -128,8 +128,21 @@ describe('legacy record', () => {
 
 describe('legacy request parsing', () => {
   it('reads the access token from form or JSON bodies', () => {
-    assert.equal(accessTokenOf({ access_token: 'nlm_x' }), 'nlm_x');
-    for (const body of [undefined, null, 'x', [], {}, { access_token: '' }, { access_token: 5 }, { access_token: 'x'.repeat(201) }]) {
+    const token = `nlm_${'A'.repeat(43)}`;
+    assert.equal(accessTokenOf({ access_token: token }), token);
+    // Only the shape tokens are issued in gets as far as a database lookup.
+    const malformed = ['nlm_x', `nlx_${'A'.repeat(43)}`, `nlm_${'A'.repeat(42)}!`, `${token} `, `nlm_${'A'.repeat(44)}`];
+    for (const body of [
+      undefined,
+      null,
+      'x',
+      [],
+      {},
+      { access_token: '' },
+      { access_token: 5 },
+      { access_token: 'x'.repeat(201) },
+      ...malformed.map((t) => ({ access_token: t })),
+    ]) {
       throwsCode(() => accessTokenOf(body), 'UNAUTHORIZED');
     }
   });

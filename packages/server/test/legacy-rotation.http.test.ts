@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { createSystem, type System } from '../src/system.ts';
 import { type Live, live } from './support/live.ts';
 import { ReferenceClient } from './support/reference-client.ts';
-import { dbKinds } from './support/system.ts';
+import { dbKinds, describeOn } from './support/system.ts';
 
 // The legacy API keeps a merchant's token and key list for up to a second. A key rotated by
 // another process (an admin command, another node) within that second must still work for
 // a client that fetched the new key, and the old key must be told "too old".
 for (const kind of await dbKinds()) {
-  describe(`key rotation by another process (${kind})`, () => {
+  describeOn(kind, `key rotation by another process (${kind})`, () => {
     let l: Live;
     let other: System;
     before(async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { ManualClock } from '../src/clock.ts';
 import type { CheckoutView } from '../src/views.ts';
 import { call, type Live, live } from './support/live.ts';
-import { dbKinds } from './support/system.ts';
+import { dbKinds, describeOn } from './support/system.ts';
 
 const CARD = '4111 1111 1111 1111';
 const PAYER = '198.51.100.7';
@@ -25,7 +25,7 @@ function photoForm(data: Buffer, name = 'receipt.jpg', type = 'image/jpeg'): For
 }
 
 for (const kind of await dbKinds()) {
-  describe(`the seed's whole algorithm over sockets and HTTP (${kind})`, () => {
+  describeOn(kind, `the seed's whole algorithm over sockets and HTTP (${kind})`, () => {
     let l: Live;
     const clock = new ManualClock(Date.now());
     before(async () => {

@@ -3,13 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
 import type { CheckoutView, WatchView } from '../src/views.ts';
 import { call, type Live, live, Recorder } from './support/live.ts';
-import { dbKinds } from './support/system.ts';
+import { dbKinds, describeOn } from './support/system.ts';
 
 const FIRST = '203.0.113.10';
 const SECOND = '203.0.113.20';
 
 for (const kind of await dbKinds()) {
-  describe(`realtime rooms and IP binding (${kind})`, () => {
+  describeOn(kind, `realtime rooms and IP binding (${kind})`, () => {
     let l: Live;
     before(async () => {
       l = await live(kind, undefined, { maxSocketsPerIp: 5 });

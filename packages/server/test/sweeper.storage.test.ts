@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { InvoiceEvent } from '@nltrade/core';
 import { ManualClock } from '../src/clock.ts';
@@ -11,10 +11,22 @@ import { Sweeper, type SweepResult } from '../src/workers/sweeper.ts';
 
 const execFileAsync = promisify(execFile);
 
-import { dbKinds, type TestSystem, testSystem } from './support/system.ts';
+async function waitFor(promise: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+import { dbKinds, describeOn, type TestSystem, testSystem } from './support/system.ts';
 
 for (const kind of await dbKinds()) {
-  describe(`sweeper (${kind})`, () => {
+  describeOn(kind, `sweeper (${kind})`, () => {
     let ts: TestSystem;
     let merchantId: string;
     let traderId: string;
@@ -164,27 +176,80 @@ for (const kind of await dbKinds()) {
       assert.equal(results[0]!.expired + results[1]!.expired, 10);
     });
 
-    test('catches up at start: what fell due while no server ran is expired on start', async () => {
+    test('catches up at start: what fell due while no server ran is expired by the start itself', async () => {
       const uid = await newInvoice();
       clock.advance(ts.system.config.acceptTimeoutSeconds * 1000 + 60_000);
-      const server = await startServer(ts.system.config, { system: await createSystem(ts.system.config, { clock }) });
+      const system = await createSystem(ts.system.config, { clock });
+      const expired = new Promise<void>((resolve) => {
+        system.bus.subscribe((e) => {
+          if (e.uid === uid && e.action === 'expire') resolve();
+        });
+      });
+      const server = await startServer(ts.system.config, { system });
       try {
-        // Queued behind the sweep the start ran, so by now that sweep has finished.
-        await server.sweeper.runOnce();
+        // Nothing here sweeps: only the server's own start may expire it.
+        await waitFor(expired, 10_000, 'the start never expired the due invoice');
         assert.equal((await s().get(uid)).status, 'rejected');
       } finally {
         await server.close();
-        await server.system.close();
+        await system.close();
       }
     });
 
-    test('start/stop: stop waits for the run and no timer is left behind', async () => {
-      const sweeper = new Sweeper(s(), clock, { intervalMs: 5 });
+    test('start/stop: stop waits for the run in progress, and no run happens after it', async () => {
+      const real = s();
+      let runs = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let blocked!: () => void;
+      const inSecondRun = new Promise<void>((r) => {
+        blocked = r;
+      });
+      // The real service, with its timer reads counted and the second one held open.
+      const counted = new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'due') {
+            return async (...args: Parameters<typeof real.due>) => {
+              runs++;
+              if (runs === 2) {
+                blocked();
+                await gate;
+              }
+              return target.due(...args);
+            };
+          }
+          const value = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const sweeper = new Sweeper(counted, clock, { intervalMs: 5 });
       sweeper.start();
       sweeper.start();
+      await waitFor(inSecondRun, 5000, 'the sweeper never ran twice');
+      let stopped = false;
+      const stopping = sweeper.stop().then(() => {
+        stopped = true;
+      });
       await new Promise((r) => setTimeout(r, 30));
+      assert.equal(stopped, false, 'stop waits for the run in progress');
+      release();
+      await stopping;
       await sweeper.stop();
-      await sweeper.stop();
+      const after = runs;
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(runs, after, 'no timer was left behind (by either start)');
+
+      // Stopped between runs, while the next one waits on its timer.
+      const idle = new Sweeper(counted, clock, { intervalMs: 20 });
+      const before = runs;
+      idle.start();
+      while (runs < before + 2) await new Promise((r) => setTimeout(r, 2));
+      await idle.stop();
+      const stoppedAt = runs;
+      await new Promise((r) => setTimeout(r, 80));
+      assert.equal(runs, stoppedAt, 'the pending timer was cleared');
     });
   });
 }

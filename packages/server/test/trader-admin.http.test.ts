@@ -1,23 +1,32 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { NlTradeClient, NlTradeError } from '@nltrade/sdk';
 import { ManualClock } from '../src/clock.ts';
 import type { StaffInvoiceView } from '../src/views.ts';
 import { call, type Live, live } from './support/live.ts';
-import { dbKinds } from './support/system.ts';
+import { dbKinds, describeOn } from './support/system.ts';
 
 const CARD = '4111111111111111';
 const IP = '198.51.100.30';
 
-type List = { invoices: StaffInvoiceView[] };
-
 for (const kind of await dbKinds()) {
-  describe(`trader and administrator API (${kind})`, () => {
+  describeOn(kind, `trader and administrator API (${kind})`, () => {
     let l: Live;
     let t1: { id: string; token: string };
     let t2: { id: string; token: string };
     let admin: { id: string; token: string };
     const clock = new ManualClock(Date.now());
-    const post = (path: string, token: string, json?: unknown) => call(l.url, 'POST', path, { token, json });
+    // Through the SDK, as integrators call it: its types and its error handling are under test too.
+    const sdk = (token: string) => new NlTradeClient({ baseUrl: l.url, token });
+    /** An SDK call's outcome as status and body, so refusals can be compared case by case. */
+    async function outcome(p: Promise<unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+      try {
+        return { status: 200, body: (await p) as Record<string, unknown> };
+      } catch (e) {
+        if (!(e instanceof NlTradeError)) throw e;
+        return { status: e.httpStatus, body: { status: false, code: e.code, message: e.message } };
+      }
+    }
 
     before(async () => {
       l = await live(kind, clock);
@@ -35,13 +44,13 @@ for (const kind of await dbKinds()) {
       const uid = await l.invoice();
       const id = await idOf(uid);
       await l.ts.system.invoices.bindIp(uid, IP);
-      assert.equal((await post(`/v1/trader/invoices/${id}/accept`, t1.token)).status, 200);
+      assert.equal((await outcome(sdk(t1.token).accept(id))).status, 200);
       if (status === 'wait card') return { uid, id };
-      assert.equal((await post(`/v1/trader/invoices/${id}/card`, t1.token, { card: CARD })).status, 200);
+      assert.equal((await outcome(sdk(t1.token).setCard(id, CARD))).status, 200);
       if (status === 'send card') return { uid, id };
       assert.equal((await call(l.url, 'POST', `/v1/checkout/${uid}/paid`, { ip: IP })).status, 200);
       if (status === 'pay') return { uid, id };
-      assert.equal((await post(`/v1/trader/invoices/${id}/dispute`, t1.token)).status, 200);
+      assert.equal((await outcome(sdk(t1.token).dispute(id))).status, 200);
       return { uid, id };
     }
 
@@ -49,10 +58,7 @@ for (const kind of await dbKinds()) {
       for (let round = 0; round < 5; round++) {
         const uid = await l.invoice();
         const id = await idOf(uid);
-        const results = await Promise.all([
-          post(`/v1/trader/invoices/${id}/accept`, t1.token),
-          post(`/v1/trader/invoices/${id}/accept`, t2.token),
-        ]);
+        const results = await Promise.all([outcome(sdk(t1.token).accept(id)), outcome(sdk(t2.token).accept(id))]);
         const codes = results.map((r) => r.status).sort();
         assert.deepEqual(codes, [200, 409], JSON.stringify(results.map((r) => r.body)));
         const loser = results.find((r) => r.status === 409);
@@ -66,7 +72,7 @@ for (const kind of await dbKinds()) {
 
     test("a trader acting on another trader's invoice is refused", async () => {
       const waitCard = (await at('wait card')).id;
-      const card = await post(`/v1/trader/invoices/${waitCard}/card`, t2.token, { card: CARD });
+      const card = await outcome(sdk(t2.token).setCard(waitCard, CARD));
       assert.equal(card.status, 403);
       assert.equal(card.body.code, 'NOT_YOUR_INVOICE');
       const { id: pay, uid: payUid } = await at('pay');
@@ -75,14 +81,14 @@ for (const kind of await dbKinds()) {
         ['dispute', { reason: 'x' }],
         ['amount', { amount: '10' }],
       ] as const) {
-        const r = await post(`/v1/trader/invoices/${pay}/${path}`, t2.token, body);
+        const r = await outcome(sdk(t2.token).request('POST', `/v1/trader/invoices/${pay}/${path}`, body ?? {}));
         assert.equal(r.status, 403, path);
         assert.equal(r.body.code, 'NOT_YOUR_INVOICE');
       }
-      const peek = await call(l.url, 'GET', `/v1/trader/invoices/${pay}`, { token: t2.token });
+      const peek = await outcome(sdk(t2.token).traderInvoice(pay));
       assert.equal(peek.status, 403);
       // By UID another trader's invoice is not even confirmed to exist.
-      const byUid = await post(`/v1/trader/invoices/${payUid}/confirm`, t2.token);
+      const byUid = await outcome(sdk(t2.token).confirm(payUid));
       assert.equal(byUid.status, 404);
       assert.equal(byUid.body.code, 'INVOICE_NOT_FOUND');
       assert.equal((await l.ts.system.invoices.get(payUid)).status, 'pay', 'nothing changed');
@@ -92,38 +98,34 @@ for (const kind of await dbKinds()) {
       const openUid = await l.invoice();
       const open = await idOf(openUid);
       const { uid: mineUid, id: mine } = await at('send card');
-      const l1 = await call<List>(l.url, 'GET', '/v1/trader/invoices?limit=200', { token: t1.token });
-      assert.equal(l1.status, 200);
-      assert.ok(l1.body.invoices.some((i) => i.id === open));
-      assert.equal(l1.body.invoices.find((i) => i.id === mine)?.card, CARD);
-      const l2 = await call<List>(l.url, 'GET', '/v1/trader/invoices?limit=200', { token: t2.token });
-      assert.ok(l2.body.invoices.some((i) => i.id === open));
-      assert.ok(!l2.body.invoices.some((i) => i.id === mine), "another trader's invoice is not listed");
+      const l1 = await sdk(t1.token).traderInvoices({ limit: 200 });
+      assert.ok(l1.invoices.some((i) => i.id === open));
+      assert.equal(l1.invoices.find((i) => i.id === mine)?.card, CARD);
+      assert.equal(l1.invoices.find((i) => i.id === mine)?.receiveAmount, '36.16', 'spelled right in v1 (1500.50 / 41.50)');
+      const l2 = await sdk(t2.token).traderInvoices({ limit: 200 });
+      assert.ok(l2.invoices.some((i) => i.id === open));
+      assert.ok(!l2.invoices.some((i) => i.id === mine), "another trader's invoice is not listed");
       // The UID is the payer's secret: no trader sees one, not even of its own invoices.
       for (const list of [l1, l2]) {
-        assert.ok(list.body.invoices.every((i) => i.uid === null));
-        assert.ok(!JSON.stringify(list.body).includes(openUid) && !JSON.stringify(list.body).includes(mineUid));
+        assert.ok(list.invoices.every((i) => i.uid === null));
+        assert.ok(!JSON.stringify(list).includes(openUid) && !JSON.stringify(list).includes(mineUid));
       }
-      const one = await call<StaffInvoiceView>(l.url, 'GET', `/v1/trader/invoices/${open}`, { token: t2.token });
-      assert.equal(one.status, 200);
-      assert.equal(one.body.uid, null);
-      assert.ok(!JSON.stringify(one.body).includes(openUid));
-      for (const i of l2.body.invoices) assert.ok(i.card === null || i.card.includes('*'));
-      const onlyOpen = await call<List>(l.url, 'GET', `/v1/trader/invoices?status=${encodeURIComponent('not approve exchange')}`, {
-        token: t1.token,
-      });
-      assert.ok(onlyOpen.body.invoices.every((i) => i.status === 'not approve exchange'));
+      const one = await sdk(t2.token).traderInvoice(open);
+      assert.equal(one.uid, null);
+      assert.ok(!JSON.stringify(one).includes(openUid));
+      for (const i of l2.invoices) assert.ok(i.card === null || i.card.includes('*'));
+      const onlyOpen = await sdk(t1.token).traderInvoices({ status: 'not approve exchange' });
+      assert.ok(onlyOpen.invoices.every((i) => i.status === 'not approve exchange'));
       assert.ok(
-        onlyOpen.body.invoices.every((i) => i.ip === null),
+        onlyOpen.invoices.every((i) => i.ip === null),
         'traders do not see payer IPs',
       );
-      const adminView = await call<StaffInvoiceView>(l.url, 'GET', `/v1/admin/invoices/${mineUid}`, { token: admin.token });
-      assert.equal(adminView.body.card, '4111-11**-****-1111');
-      assert.equal(adminView.body.ip, IP);
-      assert.equal(adminView.body.uid, mineUid, 'administrators see UIDs');
-      const adminById = await call<StaffInvoiceView>(l.url, 'GET', `/v1/admin/invoices/${mine}`, { token: admin.token });
-      assert.equal(adminById.body.uid, mineUid);
-      const bad = await call(l.url, 'GET', '/v1/trader/invoices?status=bogus', { token: t1.token });
+      const adminView = await sdk(admin.token).adminInvoice(mineUid);
+      assert.equal(adminView.card, '4111-11**-****-1111');
+      assert.equal(adminView.ip, IP);
+      assert.equal(adminView.uid, mineUid, 'administrators see UIDs');
+      assert.equal((await sdk(admin.token).adminInvoice(mine)).uid, mineUid);
+      const bad = await outcome(sdk(t1.token).request('GET', '/v1/trader/invoices?status=bogus'));
       assert.equal(bad.status, 400);
       assert.equal(bad.body.code, 'VALIDATION_FAILED');
     });
@@ -131,18 +133,18 @@ for (const kind of await dbKinds()) {
     test('an open invoice is taken by its number, not by its UID; taking it twice says so', async () => {
       const uid = await l.invoice();
       const id = await idOf(uid);
-      const byUid = await post(`/v1/trader/invoices/${uid}/accept`, t1.token);
+      const byUid = await outcome(sdk(t1.token).accept(uid));
       assert.equal(byUid.status, 404);
       assert.equal(byUid.body.code, 'INVOICE_NOT_FOUND');
-      assert.equal((await post(`/v1/trader/invoices/${id}/accept`, t1.token)).status, 200);
-      const again = await post(`/v1/trader/invoices/${id}/accept`, t1.token);
+      assert.equal((await outcome(sdk(t1.token).accept(id))).status, 200);
+      const again = await outcome(sdk(t1.token).accept(id));
       assert.equal(again.status, 409);
       assert.equal(again.body.code, 'ALREADY_YOURS');
       assert.equal(again.body.message, 'You have already taken this invoice');
-      const other = await post(`/v1/trader/invoices/${id}/accept`, t2.token);
+      const other = await outcome(sdk(t2.token).accept(id));
       assert.equal(other.body.code, 'ALREADY_TAKEN');
       // Once it holds the invoice, its trader may name it by UID as well (it cannot learn it from us, though).
-      assert.equal((await post(`/v1/trader/invoices/${uid}/card`, t1.token, { card: CARD })).status, 200);
+      assert.equal((await outcome(sdk(t1.token).setCard(uid, CARD))).status, 200);
     });
 
     test('authentication and roles', async () => {
@@ -150,12 +152,12 @@ for (const kind of await dbKinds()) {
       const none = await call(l.url, 'GET', '/v1/trader/invoices');
       assert.equal(none.status, 401);
       assert.equal(none.body.code, 'UNAUTHORIZED');
-      assert.equal((await call(l.url, 'GET', '/v1/trader/invoices', { token: 'nlt_nope' })).status, 401);
-      assert.equal((await call(l.url, 'GET', '/v1/trader/invoices', { token: l.merchantToken })).status, 401);
-      const asAdmin = await post(`/v1/trader/invoices/${await idOf(uid)}/accept`, admin.token);
+      assert.equal((await outcome(sdk('nlt_nope').traderInvoices())).status, 401);
+      assert.equal((await outcome(sdk(l.merchantToken).traderInvoices())).status, 401);
+      const asAdmin = await outcome(sdk(admin.token).accept(await idOf(uid)));
       assert.equal(asAdmin.status, 403);
       assert.equal(asAdmin.body.code, 'FORBIDDEN');
-      const asTrader = await call(l.url, 'GET', '/v1/admin/invoices', { token: t1.token });
+      const asTrader = await outcome(sdk(t1.token).adminInvoices());
       assert.equal(asTrader.status, 403);
       // Unauthenticated callers are refused before their body is even looked at.
       const early = await call(l.url, 'POST', `/v1/admin/invoices/${uid}/decide`, { json: { nonsense: true } });
@@ -175,21 +177,21 @@ for (const kind of await dbKinds()) {
       const cases: Case[] = [
         [
           'card before accept',
-          () => post(`/v1/trader/invoices/${fresh}/card`, t1.token, { card: CARD }),
+          () => outcome(sdk(t1.token).setCard(fresh, CARD)),
           409,
           'TRANSITION_REFUSED',
           'This invoice is not waiting for a card',
         ],
         [
           'confirm before pay',
-          () => post(`/v1/trader/invoices/${sendCard}/confirm`, t1.token),
+          () => outcome(sdk(t1.token).confirm(sendCard)),
           409,
           'TRANSITION_REFUSED',
           'This invoice has no payment waiting to be checked',
         ],
-        ['amount before pay', () => post(`/v1/trader/invoices/${sendCard}/amount`, t1.token, { amount: '5' }), 409, 'TRANSITION_REFUSED'],
-        ['dispute in wait card', () => post(`/v1/trader/invoices/${waitCard}/dispute`, t1.token), 409, 'TRANSITION_REFUSED'],
-        ['accept twice', () => post(`/v1/trader/invoices/${waitCard}/accept`, t1.token), 409, 'ALREADY_YOURS'],
+        ['amount before pay', () => outcome(sdk(t1.token).changeAmount(sendCard, '5')), 409, 'TRANSITION_REFUSED'],
+        ['dispute in wait card', () => outcome(sdk(t1.token).dispute(waitCard)), 409, 'TRANSITION_REFUSED'],
+        ['accept twice', () => outcome(sdk(t1.token).accept(waitCard)), 409, 'ALREADY_YOURS'],
         [
           'paid before card',
           () => call(l.url, 'POST', `/v1/checkout/${waitCardUid}/paid`, { ip: IP }),
@@ -200,70 +202,55 @@ for (const kind of await dbKinds()) {
         ['paid twice', () => call(l.url, 'POST', `/v1/checkout/${payUid}/paid`, { ip: IP }), 409, 'TRANSITION_REFUSED'],
         [
           'decide before dispute',
-          () => post(`/v1/admin/invoices/${waitPhotoUid}/decide`, admin.token, { decision: 'success', reason: 'r' }),
+          () => outcome(sdk(admin.token).decide(waitPhotoUid, 'success', 'r')),
           409,
           'TRANSITION_REFUSED',
           "This invoice is not waiting for an administrator's decision",
         ],
         [
           'a dispute reason with NUL',
-          () => post(`/v1/trader/invoices/${pay}/dispute`, t1.token, { reason: 'no\u0000money' }),
+          () => outcome(sdk(t1.token).dispute(pay, 'no\u0000money')),
           400,
           'VALIDATION_FAILED',
           'reason must not contain control characters',
         ],
         [
           'a cancel reason with an escape sequence',
-          () => post(`/v1/admin/invoices/${payUid}/cancel`, admin.token, { reason: '\u001b[2Jgone' }),
+          () => outcome(sdk(admin.token).cancel(payUid, '\u001b[2Jgone')),
           400,
           'VALIDATION_FAILED',
         ],
+        ['a decision reason with NUL', () => outcome(sdk(admin.token).decide(reviewUid, 'success', 'ok\u0000')), 400, 'VALIDATION_FAILED'],
+        ['a card of one repeated digit', () => outcome(sdk(t1.token).setCard(waitCard, '0000000000000000')), 400, 'INVALID_CARD'],
+        ['a 13-digit card', () => outcome(sdk(t1.token).setCard(waitCard, '4222222222222')), 400, 'INVALID_CARD'],
+        ['invalid card (Luhn)', () => outcome(sdk(t1.token).setCard(waitCard, '4111111111111112')), 400, 'INVALID_CARD'],
+        ['same amount', () => outcome(sdk(t1.token).changeAmount(pay, '1500.50')), 400, 'INVALID_AMOUNT'],
+        ['negative amount', () => outcome(sdk(t1.token).changeAmount(pay, '-5')), 400, 'INVALID_AMOUNT'],
+        // Bodies the SDK's types would not let through, sent raw on purpose.
         [
-          'a decision reason with NUL',
-          () => post(`/v1/admin/invoices/${reviewUid}/decide`, admin.token, { decision: 'success', reason: 'ok\u0000' }),
+          'card missing',
+          () => outcome(sdk(t1.token).request('POST', `/v1/trader/invoices/${waitCard}/card`, {})),
           400,
           'VALIDATION_FAILED',
         ],
-        [
-          'a card of one repeated digit',
-          () => post(`/v1/trader/invoices/${waitCard}/card`, t1.token, { card: '0000000000000000' }),
-          400,
-          'INVALID_CARD',
-        ],
-        ['a 13-digit card', () => post(`/v1/trader/invoices/${waitCard}/card`, t1.token, { card: '4222222222222' }), 400, 'INVALID_CARD'],
-        [
-          'invalid card (Luhn)',
-          () => post(`/v1/trader/invoices/${waitCard}/card`, t1.token, { card: '4111111111111112' }),
-          400,
-          'INVALID_CARD',
-        ],
-        ['same amount', () => post(`/v1/trader/invoices/${pay}/amount`, t1.token, { amount: '1500.50' }), 400, 'INVALID_AMOUNT'],
-        ['negative amount', () => post(`/v1/trader/invoices/${pay}/amount`, t1.token, { amount: '-5' }), 400, 'INVALID_AMOUNT'],
-        ['card missing', () => post(`/v1/trader/invoices/${waitCard}/card`, t1.token, {}), 400, 'VALIDATION_FAILED'],
         [
           'bad decision',
-          () => post(`/v1/admin/invoices/${pay}/decide`, admin.token, { decision: 'maybe', reason: 'r' }),
+          () => outcome(sdk(admin.token).request('POST', `/v1/admin/invoices/${pay}/decide`, { decision: 'maybe', reason: 'r' })),
           400,
           'VALIDATION_FAILED',
         ],
         [
           'decide without reason',
-          () => post(`/v1/admin/invoices/${pay}/decide`, admin.token, { decision: 'success' }),
+          () => outcome(sdk(admin.token).request('POST', `/v1/admin/invoices/${pay}/decide`, { decision: 'success' })),
           400,
           'VALIDATION_FAILED',
         ],
-        [
-          'malformed reference',
-          () => post('/v1/trader/invoices/NOT-A-UID/accept', t1.token),
-          404,
-          'INVOICE_NOT_FOUND',
-          'Invoice not found',
-        ],
-        ['unknown UID', () => post(`/v1/trader/invoices/${'z'.repeat(30)}/accept`, t1.token), 404, 'INVOICE_NOT_FOUND'],
-        ['unknown number', () => post('/v1/trader/invoices/999999/accept', t1.token), 404, 'INVOICE_NOT_FOUND'],
+        ['malformed reference', () => outcome(sdk(t1.token).accept('NOT-A-UID')), 404, 'INVOICE_NOT_FOUND', 'Invoice not found'],
+        ['unknown UID', () => outcome(sdk(t1.token).accept('z'.repeat(30))), 404, 'INVOICE_NOT_FOUND'],
+        ['unknown number', () => outcome(sdk(t1.token).accept('999999')), 404, 'INVOICE_NOT_FOUND'],
         [
           'malformed UID to an administrator',
-          () => call(l.url, 'GET', '/v1/admin/invoices/abc', { token: admin.token }),
+          () => outcome(sdk(admin.token).adminInvoice('abc')),
           404,
           'INVOICE_NOT_FOUND',
           'Invoice not found',
@@ -295,17 +282,17 @@ for (const kind of await dbKinds()) {
 
     test('admin cancel works on any open invoice but not on a final one; confirm finishes', async () => {
       const pay = await at('pay');
-      const ok = await post(`/v1/trader/invoices/${pay.id}/confirm`, t1.token);
+      const ok = await outcome(sdk(t1.token).confirm(pay.id));
       assert.equal(ok.status, 200);
       assert.equal((ok.body as unknown as StaffInvoiceView).status, 'success');
-      const cancelFinal = await post(`/v1/admin/invoices/${pay.uid}/cancel`, admin.token);
+      const cancelFinal = await outcome(sdk(admin.token).cancel(pay.uid));
       assert.equal(cancelFinal.status, 409);
       const open = await at('send card');
-      const cancelled = await post(`/v1/admin/invoices/${open.id}/cancel`, admin.token, { reason: 'fraud suspicion' });
+      const cancelled = await outcome(sdk(admin.token).cancel(open.id, 'fraud suspicion'));
       assert.equal(cancelled.status, 200);
       assert.equal((cancelled.body as unknown as StaffInvoiceView).status, 'canceled');
       assert.equal((cancelled.body as unknown as StaffInvoiceView).resolution, 'fraud suspicion');
-      const plain = await post(`/v1/admin/invoices/${await l.invoice()}/cancel`, admin.token);
+      const plain = await outcome(sdk(admin.token).cancel(await l.invoice()));
       assert.equal(plain.status, 200, JSON.stringify(plain.body));
     });
   });

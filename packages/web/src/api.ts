@@ -1,11 +1,15 @@
-import type { CheckoutView } from './types.ts';
+import { isErrorCode } from '@nltrade/core';
+import type { CheckoutView, ErrorCode } from './types.ts';
+
+/** Failures the page meets before (or instead of) a catalog answer. */
+export type PageErrorCode = ErrorCode | 'NETWORK' | 'BAD_RESPONSE' | 'ABORTED';
 
 /** An error the server answered (code from its catalog) or a network failure (code NETWORK). */
 export class ApiError extends Error {
-  readonly code: string;
+  readonly code: PageErrorCode;
   readonly httpStatus: number;
 
-  constructor(code: string, message: string, httpStatus: number) {
+  constructor(code: PageErrorCode, message: string, httpStatus: number) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
@@ -22,7 +26,7 @@ function isView(value: unknown): value is CheckoutView {
 
 function errorFrom(status: number, body: unknown): ApiError {
   const b = body as { code?: unknown; message?: unknown } | null;
-  const code = b && typeof b.code === 'string' ? b.code : status >= 500 ? 'UNAVAILABLE' : 'BAD_RESPONSE';
+  const code: PageErrorCode = isErrorCode(b?.code) ? b.code : status >= 500 ? 'UNAVAILABLE' : 'BAD_RESPONSE';
   const message = b && typeof b.message === 'string' ? b.message : `HTTP ${status}`;
   return new ApiError(code, message, status);
 }

@@ -1,4 +1,4 @@
-import { FINAL_STATUSES, STATUS_LABELS } from '@nltrade/core';
+import { checkoutUid, FINAL_STATUSES, STATUS_LABELS } from '@nltrade/core';
 import type { VNode } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, markPaid } from './api.ts';
@@ -28,10 +28,8 @@ function labelOf(view: CheckoutView, locale: Locale): string {
   return STATUS_LABELS[view.status]?.[locale] ?? view.statusLabel?.[locale] ?? String(view.status);
 }
 
-const UID_PATH = /^\/pay\/([a-z0-9]{30})\/?$/;
-
 function uidFromPath(): string | null {
-  return UID_PATH.exec(location.pathname)?.[1] ?? null;
+  return checkoutUid(location.pathname);
 }
 
 /**

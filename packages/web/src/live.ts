@@ -1,4 +1,4 @@
-import { FINAL_STATUSES } from '@nltrade/core';
+import { type ClientToServerEvents, FINAL_STATUSES, isErrorCode, REALTIME_PATH, type ServerToClientEvents } from '@nltrade/core';
 import { io, type Socket } from 'socket.io-client';
 import { ApiError, fetchView } from './api.ts';
 import { isFullCard } from './format.ts';
@@ -40,7 +40,7 @@ function disclosure(view: CheckoutView): number {
 export class LiveInvoice {
   private readonly uid: string;
   private readonly on: LiveHandlers;
-  private socket: Socket | null = null;
+  private socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
   private version = -1;
   private disclosed = -1;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -61,8 +61,8 @@ export class LiveInvoice {
     this.on.connection('connecting');
     // WebSocket first: no long-poll to upgrade from (which a restart can catch half-way);
     // long-polling remains for networks that block WebSockets, since joining binds the IP.
-    const socket = io({
-      path: '/socket.io',
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+      path: REALTIME_PATH,
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
       reconnectionDelayMax: 4000,
@@ -109,7 +109,7 @@ export class LiveInvoice {
     });
     socket.on('invoice:error', (err: unknown) => {
       const e = err as { code?: unknown; message?: unknown } | null;
-      const code = e && typeof e.code === 'string' ? e.code : 'INVOICE_NOT_FOUND';
+      const code = isErrorCode(e?.code) ? e.code : 'INVOICE_NOT_FOUND';
       if (code === 'INVOICE_NOT_FOUND' || code === 'IP_MISMATCH') {
         this.on.fatal(new ApiError(code, typeof e?.message === 'string' ? e.message : code, code === 'IP_MISMATCH' ? 403 : 404));
         this.stop();

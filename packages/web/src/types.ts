@@ -1,8 +1,3 @@
-import type { CheckoutView, Locale, Status } from '@nltrade/core';
+import type { CheckoutView, ErrorCode, Locale, Status } from '@nltrade/core';
 
-export type { CheckoutView, Locale, Status };
-
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-}
+export type { CheckoutView, ErrorCode, Locale, Status };

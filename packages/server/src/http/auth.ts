@@ -1,15 +1,17 @@
 import { AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Account, Role } from '../services/accounts.ts';
-import type { Merchant } from '../services/merchants.ts';
+import type { Principal } from '../services/principal.ts';
+import { plausibleToken } from '../services/tokens.ts';
 import type { System } from '../system.ts';
 
 /** The token of `Authorization: Bearer <token>`, or null when the header is absent or malformed. */
 export function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return null;
-  const m = /^Bearer[ \t]+(\S{1,200})[ \t]*$/i.exec(header);
-  return m?.[1] ?? null;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  const token = m?.[1];
+  return token !== undefined && plausibleToken(token) ? token : null;
 }
 
 /** The account behind the Bearer token, which must have `role`; UNAUTHORIZED / FORBIDDEN otherwise. */
@@ -21,7 +23,7 @@ export async function requireAccount(system: System, request: FastifyRequest, ro
   return account;
 }
 
-export type Principal = { kind: 'account'; account: Account } | { kind: 'merchant'; merchant: Merchant };
+export type { Principal };
 
 /** Whoever holds `token`: a trader or administrator account, or a merchant; null when nobody does. */
 export async function principalOf(system: System, token: unknown): Promise<Principal | null> {

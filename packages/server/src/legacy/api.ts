@@ -67,7 +67,8 @@ export class LegacyApi {
     const { invoices } = this.#system;
     switch (requestType(request)) {
       case 'create': {
-        const invoice = await invoices.create(merchantId, { title: request.title, price: request.price });
+        // `return_url` is ours (old clients never send it): where the checkout page sends the payer back.
+        const invoice = await invoices.create(merchantId, { title: request.title, price: request.price, returnUrl: request.return_url });
         return answer({ yourLink: invoice.uid });
       }
       case 'get': {

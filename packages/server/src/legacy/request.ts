@@ -1,4 +1,5 @@
 import { AppError, assertUid, cleanHttpUrl, cleanText, LIMITS, VERIFICATION_WORD } from '@nltrade/core';
+import { plausibleToken } from '../services/tokens.ts';
 
 export { VERIFICATION_WORD };
 
@@ -6,11 +7,6 @@ export { VERIFICATION_WORD };
 export const MAX_CIPHERTEXT_BYTES = 1024;
 
 export type LegacyRequest = Readonly<Record<string, unknown>>;
-
-export interface Envelope {
-  readonly accessToken: string;
-  readonly ciphertext: Buffer;
-}
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 const LINE_BREAK_RE = /[\r\n]/g;
@@ -23,7 +19,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** The access token of a request body (form or JSON), or UNAUTHORIZED. */
 export function accessTokenOf(body: unknown): string {
   const token = isRecord(body) ? body.access_token : undefined;
-  if (typeof token !== 'string' || token.length === 0 || token.length > 200) throw new AppError('UNAUTHORIZED');
+  if (!plausibleToken(token)) throw new AppError('UNAUTHORIZED');
   return token;
 }
 

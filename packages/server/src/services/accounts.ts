@@ -2,7 +2,7 @@ import { cleanText, LIMITS } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../storage/schema.ts';
-import { hashToken, newToken } from './tokens.ts';
+import { hashToken, newToken, plausibleToken } from './tokens.ts';
 
 export type Role = 'trader' | 'admin';
 
@@ -24,7 +24,7 @@ export class AccountService {
 
   async create(role: Role, name: string): Promise<{ id: string; token: string }> {
     const clean = cleanText(name, { field: 'name', max: LIMITS.accountNameChars, required: true });
-    const token = newToken(role === 'trader' ? 'nlt' : 'nla');
+    const token = newToken(role);
     const row = await this.#db
       .insertInto('accounts')
       .values({ role, name: clean, token_hash: hashToken(token), created_at: this.#clock.now() })
@@ -34,7 +34,7 @@ export class AccountService {
   }
 
   async authenticate(token: unknown): Promise<Account | null> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    if (!plausibleToken(token)) return null;
     const row = await this.#db
       .selectFrom('accounts')
       .select(['id', 'role', 'name'])

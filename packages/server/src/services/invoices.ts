@@ -15,7 +15,9 @@ import {
   isStatus,
   isUid,
   LIMITS,
+  OPEN_STATUS,
   parseAmount,
+  permitted,
   type Status,
   type Timeouts,
   transition,
@@ -143,12 +145,9 @@ function toHistory(row: HistoryRow): HistoryEntry {
 }
 
 function cleanReturnUrl(value: unknown): string | null {
-  const text = cleanHttpUrl(value, { field: 'returnUrl', max: LIMITS.returnUrlChars });
+  const text = cleanHttpUrl(value, { field: 'return_url', max: LIMITS.returnUrlChars });
   return text === null ? null : new URL(text).toString();
 }
-
-/** An invoice is named by its UID (merchants, payers, administrators) or by its number (traders). */
-export type InvoiceKey = string;
 
 /**
  * A UID, or (only where the caller allows numbers: staff routes) an invoice number. The
@@ -344,7 +343,7 @@ export class InvoiceService {
     if (filter.traderId) q = q.where('trader_id', '=', Number(filter.traderId));
     if (filter.openOrTrader) {
       const traderId = Number(filter.openOrTrader);
-      q = q.where((eb) => eb.or([eb('status', '=', 'not approve exchange'), eb('trader_id', '=', traderId)]));
+      q = q.where((eb) => eb.or([eb('status', '=', OPEN_STATUS), eb('trader_id', '=', traderId)]));
     }
     if (filter.before) q = q.where('id', '<', Number(filter.before));
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
@@ -364,9 +363,9 @@ export class InvoiceService {
     return invoice;
   }
 
-  /** Runs the state machine without saving, so a caller can refuse before expensive work (an upload). */
-  precheck(invoice: Invoice, action: Action, actor: Actor, input: ActionInput = {}): void {
-    transition(stateOf(invoice), action, actor, input, this.#clock.now(), this.#timeouts(invoice));
+  /** Refuses what the state machine would refuse, without input or saving: before expensive work (an upload). */
+  precheck(invoice: Invoice, action: Action, actor: Actor): void {
+    permitted(stateOf(invoice), action, actor, this.#clock.now());
   }
 
   /** Applies one action with compare-and-set, retrying when another writer got in first. */

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
 import type { Database } from '../storage/schema.ts';
-import { hashToken, newToken } from './tokens.ts';
+import { hashToken, newToken, plausibleToken } from './tokens.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -54,7 +54,7 @@ export class MerchantService {
   /** Creates a merchant with a fresh access token (returned once, stored hashed) and key pair. */
   async create(name: string): Promise<{ merchantId: string; accessToken: string }> {
     const clean = cleanText(name, { field: 'name', max: LIMITS.accountNameChars, required: true });
-    const accessToken = newToken('nlm');
+    const accessToken = newToken('merchant');
     // Generate before opening the transaction: it takes seconds at 4096 bits.
     const keys = await this.#generate();
     const merchantId = await this.#db.transaction().execute(async (trx) => {
@@ -70,7 +70,7 @@ export class MerchantService {
   }
 
   async authenticate(token: unknown): Promise<Merchant | null> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    if (!plausibleToken(token)) return null;
     const row = await this.#db.selectFrom('merchants').select(['id', 'name']).where('token_hash', '=', hashToken(token)).executeTakeFirst();
     return row ? { id: String(row.id), name: row.name } : null;
   }
@@ -80,7 +80,7 @@ export class MerchantService {
    * query: the legacy API's hot path pays a single round trip before the RSA work.
    */
   async authenticateWithKeys(token: unknown, options: { fresh?: boolean } = {}): Promise<MerchantAuth | null> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 200) return null;
+    if (!plausibleToken(token)) return null;
     const hash = hashToken(token);
     const now = this.#clock.now();
     const hit = this.#authCache.get(hash);

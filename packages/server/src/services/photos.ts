@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../storage/schema.ts';
 import type { Invoice, InvoiceService } from './invoices.ts';
+import type { Principal } from './principal.ts';
 
 export const MAX_PHOTO_BYTES = LIMITS.photoBytes;
 /** Decoding a 20000×20000 image takes gigabytes; a receipt photo never needs more than this. */
@@ -74,9 +75,19 @@ export class PhotoService {
   }
 
   /**
+   * The payer's receipt upload: refuses a wrong IP or status before `read` pulls up to
+   * 10 MB off the wire, then stores the photo and moves the invoice on.
+   */
+  async upload(uid: string, payer: Actor, read: () => Promise<Buffer>): Promise<Invoice> {
+    const invoice = await this.#invoices.get(uid);
+    this.#invoices.precheck(invoice, 'proofPhoto', payer);
+    return this.attach(invoice, payer, await read());
+  }
+
+  /**
    * Stores the payer's proof photo and moves the invoice on (`waitPhoto` → `notApprove`).
-   * The caller prechecks the transition before reading the upload; this checks it again
-   * by the compare-and-set, and removes the file if the invoice moved in between.
+   * The transition is checked again by the compare-and-set, and the file removed if the
+   * invoice moved in between.
    */
   async attach(invoice: Invoice, actor: Actor, upload: Buffer): Promise<Invoice> {
     const { data, format } = await sanitiseImage(upload);
@@ -186,6 +197,22 @@ export class PhotoService {
       if (invoice && invoice.uid === row.invoice_uid) result.set(invoice.id, true);
     }
     return result;
+  }
+
+  /**
+   * The photo, for those who may see it: the invoice's merchant, the trader who holds it and
+   * administrators. Anyone else gets NOT_FOUND, as for a missing photo: whether it exists is
+   * not theirs to learn.
+   */
+  async openFor(principal: Principal, id: unknown): Promise<StoredPhoto> {
+    const photo = await this.find(id);
+    const inv = photo.invoice;
+    const allowed =
+      principal.kind === 'merchant'
+        ? principal.merchant.id === inv.merchantId
+        : principal.account.role === 'admin' || principal.account.id === inv.traderId;
+    if (!allowed) throw new AppError('NOT_FOUND');
+    return photo;
   }
 
   /** The stored file, or NOT_FOUND (also for an unknown or malformed id). */

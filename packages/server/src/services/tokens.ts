@@ -1,12 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { UID_LENGTH } from '@nltrade/core';
+import { MAX_TOKEN_LENGTH, TOKEN_PREFIXES, TOKEN_RE, type TokenOwner, UID_LENGTH } from '@nltrade/core';
 
 /**
  * Tokens carry 256 bits of randomness, so a single SHA-256 is a sufficient one-way hash:
  * there is nothing to brute-force, and lookups stay an indexed equality.
  */
-export function newToken(prefix: string): string {
-  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+export function newToken(owner: TokenOwner): string {
+  return `${TOKEN_PREFIXES[owner]}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** A value that could be a token at all; anything else is refused before it is hashed. */
+export function plausibleToken(token: unknown): token is string {
+  return typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH && TOKEN_RE.test(token);
 }
 
 export function hashToken(token: string): string {

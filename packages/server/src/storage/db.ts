@@ -16,8 +16,6 @@ export interface StorageOptions {
   /** postgres:// URL; absent = embedded SQLite file `nltrade.sqlite` in dataDir. */
   databaseUrl?: string | undefined;
   dataDir: string;
-  /** Pool size for PostgreSQL. */
-  maxConnections?: number;
 }
 
 const INT8_OID = 20;
@@ -32,7 +30,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
-      max: options.maxConnections ?? 10,
+      max: 10,
       // BIGINT columns hold epoch millis and minor units, all far below 2^53.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>

@@ -5,20 +5,22 @@ export type Dialect = 'sqlite' | 'postgres';
 /**
  * Forward-only migrations, the same list for both databases. Each is written with Kysely's
  * schema builder so one definition yields each dialect's SQL; only the auto-increment key
- * differs. Never edit a migration that has shipped: add the next one.
+ * differs. Never edit a migration that has shipped: add the next one. Each migration holds
+ * everything it uses, so changing a helper for a new migration can never change what an
+ * old one does on a new install.
  */
 // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
 type AnyDb = Kysely<any>;
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
-  const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
-    dialect === 'postgres'
-      ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
-      : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
-
   return {
     '0001_initial': {
       async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
         await idColumn(db.schema.createTable('merchants'))
           .addColumn('name', 'text', (c) => c.notNull())
           .addColumn('token_hash', 'text', (c) => c.notNull().unique())

@@ -88,6 +88,4 @@ export interface Database {
 }
 
 export type InvoiceRow = Selectable<InvoicesTable>;
-export type NewInvoiceRow = Insertable<InvoicesTable>;
 export type HistoryRow = Selectable<InvoiceHistoryTable>;
-export type MerchantKeyRow = Selectable<MerchantKeysTable>;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import type { Clock } from '../../src/clock.ts';
 import { type ConfigOverrides, loadConfig } from '../../src/config.ts';
@@ -11,10 +12,13 @@ export type DbKind = 'sqlite' | 'postgres';
 
 export const PG_URL = process.env.NLTRADE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
+/** Why PostgreSQL cannot be used here (outside CI), once `dbKinds` has looked; null when it can. */
+let pgUnavailable: string | null = null;
+
 /**
- * The databases the storage and HTTP tiers run against: both, unless NLTRADE_TEST_DB
- * narrows it. PostgreSQL is required in CI; elsewhere a missing server is reported and
- * that tier is left out rather than failing every test on a laptop without PostgreSQL.
+ * The databases the storage, HTTP, CLI and realtime tiers run against: both, unless
+ * NLTRADE_TEST_DB narrows it. PostgreSQL is required in CI; elsewhere a missing server makes
+ * its suites *skipped* (see `dbSuite`), so the report says what did not run.
  */
 export async function dbKinds(): Promise<DbKind[]> {
   const only = process.env.NLTRADE_TEST_DB;
@@ -23,11 +27,24 @@ export async function dbKinds(): Promise<DbKind[]> {
   try {
     await client.connect();
     await client.end();
-    return ['sqlite', 'postgres'];
+    pgUnavailable = null;
   } catch (err) {
     if (process.env.CI) throw new Error(`PostgreSQL is required in CI but ${PG_URL} is unreachable: ${(err as Error).message}`);
-    console.warn(`# PostgreSQL tier skipped: ${PG_URL} unreachable (${(err as Error).message})`);
-    return ['sqlite'];
+    pgUnavailable = `${PG_URL} unreachable (${(err as Error).message})`;
+  }
+  return ['sqlite', 'postgres'];
+}
+
+/**
+ * `describe` for a suite on `kind`. When that database is not here the suite still appears,
+ * as one skipped test saying why, so a report never passes silently with fewer tests.
+ */
+export function describeOn(kind: DbKind, name: string, fn: () => void): void {
+  if (kind === 'postgres' && pgUnavailable !== null) {
+    const reason = `PostgreSQL tier skipped: ${pgUnavailable}`;
+    describe(name, () => test('every test of this suite', { skip: reason }, () => {}));
+  } else {
+    describe(name, fn);
   }
 }
 

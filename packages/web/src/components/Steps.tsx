@@ -1,20 +1,9 @@
+import { payerStep } from '@nltrade/core';
 import type { Messages } from '../i18n.ts';
 import type { Status } from '../types.ts';
 
-const STEP_OF: Record<Status, number> = {
-  'not approve exchange': 0,
-  'wait card': 0,
-  'send card': 1,
-  pay: 2,
-  waitPhoto: 2,
-  notApprove: 2,
-  success: 3,
-  canceled: 3,
-  rejected: 3,
-};
-
 export function Steps({ status, t }: { status: Status; t: Messages }) {
-  const current = STEP_OF[status];
+  const current = payerStep(status);
   const failed = status === 'canceled' || status === 'rejected';
   // Each label names a stage, never an outcome the status has not reached.
   const labels = [t.stepTake, t.stepPay, t.stepCheck, failed ? t.stepDoneFailed : status === 'success' ? t.stepDone : t.stepResult];

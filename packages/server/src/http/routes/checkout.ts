@@ -3,26 +3,12 @@ import fastifyMultipart from '@fastify/multipart';
 import { type Actor, AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_PHOTO_BYTES } from '../../services/photos.ts';
-import type { System } from '../../system.ts';
 import { checkoutView } from '../../views.ts';
 import { requirePrincipal } from '../auth.ts';
 import { limitRequests } from '../rate-limit.ts';
+import { EMPTY_BODY, PHOTO_PARAMS, type RouteOptions, typed, UID_PARAMS } from '../schemas.ts';
 
-export interface RouteOptions {
-  system: System;
-}
-
-/**
- * The UID's format is checked by the service, which answers a malformed one exactly like an
- * unknown one ("Invoice not found"); a schema pattern would answer with a regular expression.
- */
-export const UID_PARAMS = {
-  type: 'object',
-  required: ['uid'],
-  properties: { uid: { type: 'string', maxLength: 64 } },
-} as const;
-
-type UidRequest = FastifyRequest<{ Params: { uid: string } }>;
+export type { RouteOptions };
 
 /** Multipart framing around the file is small; anything much larger than the file limit is refused unread. */
 const MULTIPART_OVERHEAD = 64 * 1024;
@@ -51,67 +37,53 @@ async function readLimited(stream: NodeJS.ReadableStream & { truncated?: boolean
   return Buffer.concat(chunks, total);
 }
 
+/** The file in the multipart field "photo", read with the size limit enforced as it arrives. */
+async function photoOf(request: FastifyRequest): Promise<Buffer> {
+  if (!request.isMultipart()) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the photo as multipart/form-data in the field "photo"');
+  // One byte over the limit is let through by the parser, so the count below sees it: the
+  // parser's own truncation flag is set on a later tick than the last chunk arrives.
+  const part = await request.file({ limits: { fileSize: MAX_PHOTO_BYTES + 1, files: 1, fields: 4, parts: 5 }, throwFileSizeLimit: false });
+  if (part?.fieldname !== 'photo') throw new AppError('VALIDATION_FAILED', 'The multipart body needs a file in the field "photo"');
+  return readLimited(part.file, MAX_PHOTO_BYTES);
+}
+
 /**
  * The payer's side without the legacy envelope, for the hosted checkout page. A payer has no
  * account: the invoice is bound to the IP that first joined its room, and core's guards
  * refuse every action from another IP (IP_MISMATCH) or before any join (IP_NOT_BOUND).
  */
-export async function checkoutRoutes(app: FastifyInstance, { system }: RouteOptions): Promise<void> {
+export async function checkoutRoutes(instance: FastifyInstance, { system }: RouteOptions): Promise<void> {
+  const app = typed(instance);
   // Registered here, not globally, so multipart parsing exists only on the upload route's scope.
   await app.register(fastifyMultipart, { throwFileSizeLimit: true });
   // Anonymous routes: a budget per IP keeps one address from flooding reads or uploads.
   app.addHook('onRequest', limitRequests(system.config.checkoutRequestsPerMinute, system.clock));
 
-  app.get('/v1/checkout/:uid', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+  app.get('/v1/checkout/:uid', { schema: { params: UID_PARAMS } }, async (request) => {
     const invoice = await system.invoices.get(request.params.uid);
     return checkoutView(invoice, system.clock.now(), request.clientIp);
   });
 
-  app.post('/v1/checkout/:uid/paid', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+  app.post('/v1/checkout/:uid/paid', { schema: { params: UID_PARAMS, body: EMPTY_BODY } }, async (request) => {
     const invoice = await system.invoices.act(request.params.uid, 'paid', payerOf(request));
     return checkoutView(invoice, system.clock.now(), request.clientIp);
   });
 
-  app.post('/v1/checkout/:uid/photo', { schema: { params: UID_PARAMS } }, async (request: UidRequest) => {
+  app.post('/v1/checkout/:uid/photo', { schema: { params: UID_PARAMS } }, async (request) => {
     const length = Number(request.headers['content-length']);
     if (Number.isFinite(length) && length > MAX_PHOTO_BYTES + MULTIPART_OVERHEAD) throw tooLarge();
-    const payer = payerOf(request);
-    const invoice = await system.invoices.get(request.params.uid);
-    // Refuse a wrong IP or status before reading and decoding up to 10 MB.
-    system.invoices.precheck(invoice, 'proofPhoto', payer, { photoUrl: '/v1/photos/pending' });
-    if (!request.isMultipart()) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the photo as multipart/form-data in the field "photo"');
-    // One byte over the limit is let through by the parser, so the count below sees it: the
-    // parser's own truncation flag is set on a later tick than the last chunk arrives.
-    const part = await request.file({
-      limits: { fileSize: MAX_PHOTO_BYTES + 1, files: 1, fields: 4, parts: 5 },
-      throwFileSizeLimit: false,
-    });
-    if (part?.fieldname !== 'photo') throw new AppError('VALIDATION_FAILED', 'The multipart body needs a file in the field "photo"');
-    const data = await readLimited(part.file, MAX_PHOTO_BYTES);
-    const fresh = await system.photos.attach(invoice, payer, data);
-    return checkoutView(fresh, system.clock.now(), request.clientIp);
+    const invoice = await system.photos.upload(request.params.uid, payerOf(request), () => photoOf(request));
+    return checkoutView(invoice, system.clock.now(), request.clientIp);
   });
 
-  app.get(
-    '/v1/photos/:id',
-    { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } } },
-    async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
-      const principal = await requirePrincipal(system, request);
-      const photo = await system.photos.find(request.params.id);
-      const inv = photo.invoice;
-      const allowed =
-        principal.kind === 'merchant'
-          ? principal.merchant.id === inv.merchantId
-          : principal.account.role === 'admin' || principal.account.id === inv.traderId;
-      // Someone else's photo answers like a missing one: its existence is not theirs to learn.
-      if (!allowed) throw new AppError('NOT_FOUND');
-      return reply
-        .type(photo.mime)
-        .header('content-length', photo.bytes)
-        .header('cache-control', 'private, no-store')
-        .header('x-content-type-options', 'nosniff')
-        .header('content-security-policy', "default-src 'none'")
-        .send(fs.createReadStream(photo.file));
-    },
-  );
+  app.get('/v1/photos/:id', { schema: { params: PHOTO_PARAMS } }, async (request, reply) => {
+    const photo = await system.photos.openFor(await requirePrincipal(system, request), request.params.id);
+    return reply
+      .type(photo.mime)
+      .header('content-length', photo.bytes)
+      .header('cache-control', 'private, no-store')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'")
+      .send(fs.createReadStream(photo.file));
+  });
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import { checkoutUid } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
@@ -15,7 +16,7 @@ export function defaultWebDistDir(): string {
 
 // Matched against the raw path, as the page matches `location.pathname`: a UID spelled with
 // percent-escapes is no UID to the page, so the server must not call it one either.
-const CHECKOUT_PATH_RE = /^\/pay\/[a-z0-9]{30}\/?$/;
+const isCheckoutPath = (urlPath: string) => checkoutUid(urlPath) !== null;
 const UNDER_PAY_RE = /^\/pay(?:[/?]|$)/;
 // Only what a Host header may legally hold; anything else never reaches the CSP.
 const HOST_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(?::\d{1,5})?$/i;
@@ -143,7 +144,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions): P
   // added) gets the page's own not-found view, never the API's JSON 404.
   const page = async (request: FastifyRequest, reply: FastifyReply) => {
     const urlPath = (request.raw.url ?? '').split('?', 1)[0] ?? '';
-    if (!CHECKOUT_PATH_RE.test(urlPath)) {
+    if (!isCheckoutPath(urlPath)) {
       if (sendCheckoutNotFound(request, reply, distDir)) return reply;
       reply.callNotFound();
       return reply;
