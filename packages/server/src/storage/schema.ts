@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Generated, Selectable } from 'kysely';
 
 /** Epoch milliseconds. PostgreSQL BIGINTs are parsed to numbers when read (see db.ts). */
 type Millis = number;

@@ -1,10 +1,11 @@
+import { LIMITS } from '@nltrade/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, type Upload, uploadPhoto } from '../api.ts';
 import type { Messages } from '../i18n.ts';
 import type { CheckoutView } from '../types.ts';
 import { Icon } from './Icon.tsx';
 
-const MAX_BYTES = 10 * 1024 * 1024;
+const MAX_BYTES = LIMITS.photoBytes;
 // Phones label camera shots inconsistently; an empty type is left for the server to judge by content.
 const TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', '']);
 
