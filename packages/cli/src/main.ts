@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { OPEN_STATUS } from '@nltrade/core';
 import type { NlTradeClient } from '@nltrade/sdk';
 import type { ConfigOverrides, System } from '@nltrade/server';
+import { SETTINGS } from '@nltrade/server/config';
 
 // The server (Fastify, socket.io, database drivers, image codecs) and the SDK are loaded by
 // the commands that use them, so `nltrade --help` or a usage error starts in a few tens of ms.
@@ -14,13 +15,18 @@ async function client(values: Values): Promise<NlTradeClient> {
   return new NlTradeClient({ baseUrl: required(values.url, '--url'), token: required(values.token, '--token') });
 }
 
+const flagLines = SETTINGS.filter((s) => s.flag)
+  .map((s) => `      ${`${s.flag} (${s.env})`.padEnd(32)} default: ${s.default ?? 'unset'}`)
+  .join('\n');
+
 const USAGE = `Usage: nltrade <command> [options]
 
 Server
-  serve [--port N] [--host H] [--data DIR] [--database-url URL] [--demo]
-      Starts the gateway. Env fallbacks: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data),
-      DATABASE_URL (a postgres:// URL; unset = embedded SQLite in DATA_DIR).
+  serve [--port N] [--host H] [--data DIR] [--database-url URL] [--workers N] [--demo]
+      Starts the gateway. Flags win over their environment variables:
+${flagLines}
       --demo creates a demo merchant, trader, admin and invoice on first start.
+      Every setting and its variable: README.md, "Configuration".
 
 Administration (work on the same --data / --database-url as serve, running or not)
   admin create-merchant --name NAME [--json]   prints the access token (JSON: {"merchantId","accessToken"})
@@ -46,6 +52,7 @@ const OPTIONS = {
   host: { type: 'string' },
   data: { type: 'string' },
   'database-url': { type: 'string' },
+  workers: { type: 'string' },
   demo: { type: 'boolean' },
   name: { type: 'string' },
   json: { type: 'boolean' },
@@ -74,6 +81,12 @@ function overridesFrom(values: Values): ConfigOverrides {
   if (values.host !== undefined) o.host = values.host;
   if (values.data !== undefined) o.dataDir = values.data;
   if (values['database-url'] !== undefined) o.databaseUrl = values['database-url'];
+  if (values.workers !== undefined) {
+    const workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256)
+      throw new UsageError(`--workers must be 1-256 (got "${values.workers}")`);
+    o.workers = workers;
+  }
   return o;
 }
 

@@ -11,6 +11,7 @@ import {
   type ServerToClientEvents,
 } from '@nltrade/core';
 import { Server, type Socket } from 'socket.io';
+import { defaultConfig } from '../config.ts';
 import { type Principal, principalOf } from '../http/auth.ts';
 import { clientIp, compileTrust } from '../http/client-ip.ts';
 import type { Invoice } from '../services/invoices.ts';
@@ -41,7 +42,11 @@ export interface RealtimeOptions {
   onError: (err: unknown) => void;
 }
 
-export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = { maxConnectionsPerIp: 200, maxJoinsPerSocket: 20, onError: () => {} };
+export const DEFAULT_REALTIME_OPTIONS: RealtimeOptions = {
+  maxConnectionsPerIp: defaultConfig().maxSocketsPerIp,
+  maxJoinsPerSocket: 20,
+  onError: () => {},
+};
 
 /** Traders name invoices by number; the UID would let them open the payer's page first. */
 function showsUid(principal: Principal | null | undefined): boolean {
