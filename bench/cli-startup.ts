@@ -29,3 +29,15 @@ const ratio = median(cli) / median(bare);
 console.log(`node -e 0:          median ${median(bare).toFixed(1)} ms (${RUNS} runs)`);
 console.log(`nltrade --help:     median ${median(cli).toFixed(1)} ms`);
 console.log(`ratio: ${ratio.toFixed(2)}× (target ≤ ${TARGET}×): ${ratio <= TARGET ? 'met' : 'NOT MET'}`);
+// The line scripts/bench.mjs collects (see README, "Benchmarks").
+console.log(
+  `RESULT ${JSON.stringify({
+    name: 'cli-startup',
+    metric: 'nltrade --help ÷ node -e 0, median ms',
+    value: Number(median(cli).toFixed(1)),
+    baseline: Number(median(bare).toFixed(1)),
+    ratio: Number(ratio.toFixed(2)),
+    target: `<= ${TARGET}`,
+    met: ratio <= TARGET,
+  })}`,
+);

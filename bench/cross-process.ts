@@ -128,6 +128,19 @@ async function measure(kind: DbKind): Promise<void> {
   console.log(
     `  ratio p50 other/same: ${(percentile(r, 50) / Math.max(percentile(l, 50), 0.01)).toFixed(0)}×   p99 ${p99.toFixed(0)} ms vs target ${TARGET_MS} ms: ${p99 < TARGET_MS && r.length === CHANGES ? 'met' : 'NOT MET'}`,
   );
+  // The line scripts/bench.mjs collects (see README, "Benchmarks"); the target is on the value.
+  const baselineP99 = percentile(l, 99);
+  console.log(
+    `RESULT ${JSON.stringify({
+      name: 'cross-process',
+      metric: `${kind}: another process's commit → invoce:refetch p99, ms`,
+      value: Number(p99.toFixed(1)),
+      baseline: Number(baselineP99.toFixed(1)),
+      ratio: Number((p99 / Math.max(baselineP99, 0.01)).toFixed(1)),
+      target: `value < ${TARGET_MS} ms`,
+      met: p99 < TARGET_MS && r.length === CHANGES,
+    })}`,
+  );
 
   for (const s of sockets) s.disconnect();
   await server.close();

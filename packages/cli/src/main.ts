@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OPEN_STATUS } from '@nltrade/core';
@@ -36,6 +37,8 @@ Administration (work on the same --data / --database-url as serve, running or no
   admin decide UID|ID success|canceled [--reason TEXT] [--url URL --token T]
       with --url, through the HTTP API as that administrator; without, directly on the
       database (a running server tells the payer's page within two seconds)
+  admin backup --out FILE                      a consistent copy of the embedded database (mode 0600),
+      safe while serve runs; the master key is not in it: keep that apart. PostgreSQL: pg_dump
 
 Traders (through the HTTP API; invoices are named by their number, ID, as
 \`GET /v1/trader/invoices\` lists them: the UID is the payer's secret)
@@ -60,6 +63,7 @@ const OPTIONS = {
   reason: { type: 'string' },
   url: { type: 'string' },
   token: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -161,18 +165,62 @@ async function serve(values: Values): Promise<number> {
   const signal = () => onSignal();
   process.on('SIGINT', signal);
   process.on('SIGTERM', signal);
-  const { loadConfig, startServer } = await server();
+  const { createSystem, loadConfig, startServer, runPrimary, isWorker, workerIndex } = await server();
   const config = loadConfig(process.env, overridesFrom(values));
-  const running = await startServer(config, { logger: true });
+  let running: { url: string; close(): Promise<void> };
+  let demoSystem: (() => Promise<System>) | undefined;
+  if (config.workers > 1 && isWorker()) {
+    // One of N: the primary holds the port and prints the banner. The CPUs are shared out.
+    const share = (configured: number) =>
+      configured > 0 ? configured : Math.max(1, Math.floor(os.availableParallelism() / config.workers));
+    const worker = await startServer(
+      {
+        ...config,
+        rsaThreads: share(config.rsaThreads),
+        photoDecodeThreads: share(config.photoDecodeThreads),
+        // One port each: METRICS_PORT for the first worker, the next ones after it.
+        metricsPort: config.metricsPort === undefined ? undefined : config.metricsPort + workerIndex(),
+      },
+      { logger: true, clusterWorker: true },
+    );
+    await untilSignal(() => worker.close());
+    // The channel to the primary would keep this process alive.
+    if (process.connected) process.disconnect();
+    return 0;
+  }
+  if (config.workers > 1) {
+    // Migrations (and the demo data) once, here, before any worker opens the database.
+    const setup = await createSystem(config);
+    demoSystem = async () => setup;
+    const primary = await runPrimary({
+      port: config.port,
+      host: config.host,
+      workers: config.workers,
+      stopTimeoutMs: (config.shutdownTimeoutSeconds + 5) * 1000,
+      log: (message) => console.error(`nltrade: ${message}`),
+    });
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    running = { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${primary.port}`, close: () => primary.close() };
+    const close = running.close;
+    running.close = async () => {
+      await close();
+      await setup.close();
+    };
+  } else {
+    const single = await startServer(config, { logger: true });
+    demoSystem = async () => single.system;
+    running = single;
+  }
   const { url } = running;
   const lines = [
     `NL-Trade is running at ${url}`,
     `  database:   ${config.databaseUrl ? 'PostgreSQL' : `embedded SQLite in ${config.dataDir}`}`,
     `  legacy API: POST ${url}/method/RemoteInvoiceApi   key: POST ${url}/helpers/getLatestPublicRemoteRsaKey.php`,
-    `  health:     ${url}/health`,
+    `  health:     ${url}/healthz   ready: ${url}/readyz   metrics: ${config.metricsPort ? `port ${config.metricsPort}` : `${url}/metrics`}`,
+    ...(config.workers > 1 ? [`  processes:  ${config.workers} workers behind one port (pid ${process.pid} routes connections)`] : []),
   ];
   if (values.demo) {
-    const demo = await ensureDemo(running.system);
+    const demo = await ensureDemo(await (demoSystem as () => Promise<System>)());
     lines.push(
       '',
       `Demo data (DEMO ONLY; kept in ${path.join(config.dataDir, 'demo.json')}):`,
@@ -188,19 +236,24 @@ async function serve(values: Values): Promise<number> {
     );
   }
   console.log(lines.join('\n'));
-  await new Promise<void>((resolve) => {
-    onSignal = () => {
-      process.off('SIGINT', signal);
-      process.off('SIGTERM', signal);
-      console.log('Shutting down…');
-      running.close().then(resolve, (err) => {
-        console.error(err);
-        resolve();
-      });
-    };
-    if (signalled) onSignal();
-  });
+  await untilSignal(() => running.close());
   return 0;
+
+  /** Waits for SIGINT/SIGTERM (or takes one that came during the start), then closes. */
+  function untilSignal(close: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      onSignal = () => {
+        process.off('SIGINT', signal);
+        process.off('SIGTERM', signal);
+        if (!isWorker()) console.log('Shutting down…');
+        close().then(resolve, (err) => {
+          console.error(err);
+          resolve();
+        });
+      };
+      if (signalled) onSignal();
+    });
+  }
 }
 
 function print(values: Values, json: object, text: string): void {
@@ -251,6 +304,15 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
         );
         print(values, { uid: inv.uid, status: inv.status }, `Invoice ${uid}: ${inv.status}`);
       }
+      return 0;
+    }
+    case 'backup': {
+      const out = required(values.out, '--out');
+      const { backupDatabase, loadConfig } = await server();
+      // No System: a backup must not migrate the database or make a master key where none is.
+      const config = loadConfig(process.env, overridesFrom(values));
+      const r = await backupDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, out });
+      print(values, r, `Backed up ${config.dataDir} to ${r.file} (${r.bytes} bytes). Keep the master key apart from it.`);
       return 0;
     }
     default:

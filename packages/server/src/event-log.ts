@@ -103,6 +103,11 @@ export class EventLog {
     if (this.#running && id > this.#lowWater) this.#done.add(id);
   }
 
+  /** The id up to which the log has been read (for the reader-lag metric); undefined when not reading. */
+  get readPosition(): number | undefined {
+    return this.#running ? this.#lowWater : undefined;
+  }
+
   /** After a commit: wakes the readers in other processes (PostgreSQL; SQLite readers poll). */
   committed(): void {
     if (this.#dialect !== 'postgres') return;

@@ -1,12 +1,16 @@
 export * from './clock.ts';
+export { isWorker, runPrimary, workerIndex } from './cluster.ts';
 export * from './config.ts';
 export * from './events.ts';
 export * from './http/app.ts';
 export { defaultWebDistDir } from './http/routes/web.ts';
+export * from './log.ts';
+export * from './metrics.ts';
 export * from './realtime/server.ts';
 export * from './services/accounts.ts';
 export * from './services/invoices.ts';
 export * from './services/merchants.ts';
 export * from './start.ts';
+export { BackupError, type BackupResult, backupDatabase } from './storage/backup.ts';
 export * from './system.ts';
 export * from './workers/sweeper.ts';

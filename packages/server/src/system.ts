@@ -4,11 +4,14 @@ import { MasterKey } from './crypto/master-key.ts';
 import { RsaPool } from './crypto/rsa-pool.ts';
 import { EventLog } from './event-log.ts';
 import { EventBus } from './events.ts';
+import { createLimits, type Limits, type LimitsOptions } from './limits/index.ts';
+import { flushLogger, type Logger, silentLogger } from './log.ts';
+import { Metrics } from './metrics.ts';
 import { AccountService } from './services/accounts.ts';
 import { InvoiceService } from './services/invoices.ts';
 import { MerchantService } from './services/merchants.ts';
 import { PhotoService } from './services/photos.ts';
-import { openStorage, type Storage } from './storage/db.ts';
+import { openStorage, type Storage, secureDataDir } from './storage/db.ts';
 
 /** Everything a server process (or an admin command) works with, without the HTTP layer. */
 export interface System {
@@ -25,23 +28,41 @@ export interface System {
   readonly rsa: RsaPool;
   /** The durable event log: other processes' changes reach this one's bus through it (once started). */
   readonly eventLog: EventLog;
+  /** The process's one logger (Fastify's too): workers, the sweeper and the event log report through it. */
+  readonly log: Logger;
+  /** Prometheus metrics, in a registry of this system's own. */
+  readonly metrics: Metrics;
+  /** Per-client limits (rate limits, lockouts, sockets per IP), shared by every process through Redis or PostgreSQL. */
+  readonly limits: Limits;
   close(): Promise<void>;
 }
 
 export interface SystemOptions {
   clock?: Clock;
+  /** Where log lines go; none are written without one (tests, admin commands). */
+  logger?: Logger;
+  /** Heartbeat and expiry of the shared limits (tests shorten them). */
+  limits?: LimitsOptions;
 }
 
 export async function createSystem(config: Config, options: SystemOptions = {}): Promise<System> {
   const clock = options.clock ?? systemClock;
+  // Made (or tightened to) 0700 before the key file or the database is written into it.
+  secureDataDir(config.dataDir, { create: !config.masterKey || !config.databaseUrl });
   const masterKey = MasterKey.load(config.masterKey, config.dataDir);
   const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bus = new EventBus();
+  const log = options.logger ?? silentLogger();
   const eventLog = new EventLog(storage.db, bus, storage.dialect, config.databaseUrl, {
-    onError: (err) => console.error('nltrade: event log:', err),
+    onError: (err) => log.error({ err }, 'event log error'),
   });
   const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits);
-  const rsa = new RsaPool({ threads: config.rsaThreads, loadPem: (keyId) => merchants.privateKeyPem(keyId) });
+  const rsa = new RsaPool({
+    threads: config.rsaThreads,
+    queuePerMerchant: config.rsaQueuePerMerchant,
+    loadPem: (keyId) => merchants.privateKeyPem(keyId),
+    onWarning: (message) => log.warn(message),
+  });
   const invoices = new InvoiceService(storage.db, bus, eventLog, clock, {
     rate: config.rate,
     paymentTimeoutSeconds: config.paymentTimeoutSeconds,
@@ -50,7 +71,10 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     cardTimeoutSeconds: config.cardTimeoutSeconds,
     photoTimeoutSeconds: config.photoTimeoutSeconds,
   });
-  return {
+  const metrics = new Metrics(log);
+  const limits = createLimits(config, storage, clock, options.limits);
+  limits.log = log;
+  const system: System = {
     config,
     clock,
     storage,
@@ -59,13 +83,25 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     merchants,
     accounts: new AccountService(storage.db, clock),
     invoices,
-    photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl),
+    photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl, {
+      decodeThreads: config.photoDecodeThreads,
+      decodeQueue: config.photoDecodeQueue,
+      maxPixels: config.photoMaxPixels,
+    }),
     rsa,
     eventLog,
+    log,
+    metrics,
+    limits,
     close: async () => {
+      metrics.close();
       await eventLog.stop();
       await rsa.close();
+      await limits.close();
       await storage.close();
+      await flushLogger(log);
     },
   };
+  metrics.attach(system);
+  return system;
 }

@@ -181,6 +181,48 @@ for (const kind of await dbKinds()) {
       assert.equal((await l.ts.system.invoices.get(uid)).ip, null, 'no watcher bound the invoice');
     });
 
+    test('unknown tokens over sockets count towards the address lockout, as over HTTP', async () => {
+      const strict = await live(kind, undefined, { authFailuresPerMinute: 3 });
+      try {
+        const uid = await strict.invoice();
+        const codes: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = new Recorder(
+            io(strict.url, {
+              path: '/socket.io',
+              transports: ['websocket'],
+              forceNew: true,
+              reconnection: false,
+              auth: { token: `nlm_${'x'.repeat(43)}` },
+              extraHeaders: { 'x-forwarded-for': '192.0.2.230' },
+            }),
+          );
+          await r.connected();
+          r.socket.emit('invoice:watch', { uid });
+          codes.push(((await r.next('invoice:error')) as [{ code: string }])[0].code);
+          r.socket.disconnect();
+        }
+        assert.deepEqual(codes, ['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'RATE_LIMITED', 'RATE_LIMITED']);
+        // A valid token from the same address is still served.
+        const ok = new Recorder(
+          io(strict.url, {
+            path: '/socket.io',
+            transports: ['websocket'],
+            forceNew: true,
+            reconnection: false,
+            auth: { token: strict.merchantToken },
+            extraHeaders: { 'x-forwarded-for': '192.0.2.230' },
+          }),
+        );
+        await ok.connected();
+        ok.socket.emit('invoice:watch', { uid });
+        assert.equal(((await ok.next('invoice:status')) as [WatchView])[0].uid, uid);
+        ok.socket.disconnect();
+      } finally {
+        await strict.close();
+      }
+    });
+
     test('two first joins at once: exactly one IP is recorded and both are told the same', async () => {
       const uid = await l.invoice();
       const a = await l.connect('192.0.2.1');

@@ -1,19 +1,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type LegacyRequest, parseDecrypted } from '../legacy/request.ts';
 import { decryptPkcs1, type RejectionKey, rejectionKey } from './pkcs1.ts';
-
-/** One job: decrypt `ciphertext` with each key and report the first that gives a request. */
-export interface DecryptJob {
-  readonly id: number;
-  /** Key ids to try, in order; a PEM comes along the first time this worker sees a key. */
-  readonly keys: readonly { readonly keyId: number; readonly pem?: string | undefined }[];
-  readonly ciphertext: Uint8Array;
-}
-
-export type DecryptReply =
-  | { readonly id: number; readonly index: number; readonly request: LegacyRequest | null }
-  | { readonly id: number; readonly error: string };
+import { type KeyDelivery, MAILBOX, mailboxViews, type UnitReply, type WorkerSetup } from './rsa-mailbox.ts';
 
 interface CachedKey {
   readonly privateKey: KeyObject;
@@ -21,13 +10,18 @@ interface CachedKey {
 }
 
 // Parsing a 4096-bit PEM costs about as much as the RSA operation itself; each key is
-// parsed once per worker and kept for the worker's life.
+// parsed once per worker (on first use, so a bad PEM fails the operation that needs it)
+// and kept for the worker's life.
+const pems = new Map<number, string>();
 const cache = new Map<number, CachedKey>();
 
-function keyFor(keyId: number, pem: string | undefined): CachedKey {
+function keyFor(keyId: number): CachedKey {
   let cached = cache.get(keyId);
   if (!cached) {
+    const pem = pems.get(keyId);
     if (pem === undefined) throw new Error(`Key ${keyId} was never sent to this worker`);
+    // Forget the PEM either way: a bad one is sent again (the pool forgets it sent it).
+    pems.delete(keyId);
     const privateKey = createPrivateKey({ key: pem, format: 'pem' });
     cached = { privateKey, rejection: rejectionKey(privateKey) };
     cache.set(keyId, cached);
@@ -35,40 +29,60 @@ function keyFor(keyId: number, pem: string | undefined): CachedKey {
   return cached;
 }
 
-/**
- * Every key is always tried, even after one succeeded, so that the work done (and the time
- * taken) does not depend on which key, if any, fits.
- */
-function run(job: DecryptJob): DecryptReply {
-  let index = -1;
-  let request: LegacyRequest | null = null;
-  for (let i = 0; i < job.keys.length; i++) {
-    const entry = job.keys[i]!;
-    const key = keyFor(entry.keyId, entry.pem);
-    const plaintext = decryptPkcs1(key.privateKey, key.rejection, job.ciphertext);
-    const parsed = parseDecrypted(plaintext);
-    plaintext.fill(0);
-    if (parsed !== null && index < 0) {
-      index = i;
-      request = parsed;
+/** The work is the same whatever the plaintext turns out to be (see pkcs1.ts). */
+function run(keyId: number, ciphertext: Uint8Array): LegacyRequest | null {
+  const key = keyFor(keyId);
+  const plaintext = decryptPkcs1(key.privateKey, key.rejection, ciphertext);
+  const request = parseDecrypted(plaintext);
+  plaintext.fill(0);
+  return request;
+}
+
+function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
+  const { control, entries } = mailboxViews(setup.mailbox);
+  port.postMessage('ready');
+  for (;;) {
+    if (Atomics.load(control, MAILBOX.STOP) !== 0) return;
+    // Read before looking at the entries: an offer made after the look rings a newer bell.
+    const bell = Atomics.load(control, MAILBOX.BELL);
+    let next: (typeof entries)[number] | undefined;
+    let sequence = 0;
+    for (const entry of entries) {
+      if (Atomics.load(entry.header, MAILBOX.STATE) !== MAILBOX.OFFERED) continue;
+      const s = entry.header[MAILBOX.SEQUENCE] as number;
+      // Sequences wrap around (Int32); two live offers are never 2^31 apart.
+      if (!next || ((s - sequence) | 0) < 0) {
+        next = entry;
+        sequence = s;
+      }
     }
+    if (!next) {
+      Atomics.wait(control, MAILBOX.BELL, bell);
+      continue;
+    }
+    // Lost to the pool taking its offer back: look again.
+    if (Atomics.compareExchange(next.header, MAILBOX.STATE, MAILBOX.OFFERED, MAILBOX.TAKING) !== MAILBOX.OFFERED) continue;
+    const id = next.header[MAILBOX.UNIT] as number;
+    const keyId = next.header[MAILBOX.KEY] as number;
+    const ciphertext = next.data.slice(0, next.header[MAILBOX.LENGTH] as number);
+    Atomics.store(next.header, MAILBOX.STATE, MAILBOX.EMPTY);
+    for (let m = receiveMessageOnPort(setup.keys); m !== undefined; m = receiveMessageOnPort(setup.keys)) {
+      const delivery = m.message as KeyDelivery;
+      if (!cache.has(delivery.keyId)) pems.set(delivery.keyId, delivery.pem);
+    }
+    let reply: UnitReply;
+    try {
+      reply = { id, request: run(keyId, ciphertext) };
+    } catch (err) {
+      reply = { id, error: err instanceof Error ? err.message : String(err) };
+    }
+    ciphertext.fill(0);
+    port.postMessage(reply);
   }
-  return { id: job.id, index, request };
 }
 
 const port = parentPort;
 if (!port) throw new Error('rsa-worker must run in a worker thread');
-// Jobs arrive in batches; each reply goes back as soon as it is ready so the main thread
-// can answer that request while this worker carries on with the next.
-port.on('message', (jobs: readonly DecryptJob[]) => {
-  for (const job of jobs) {
-    let reply: DecryptReply;
-    try {
-      reply = run(job);
-    } catch (err) {
-      reply = { id: job.id, error: err instanceof Error ? err.message : String(err) };
-    }
-    port.postMessage(reply);
-  }
-});
-port.postMessage('ready');
+// The worker blocks in Atomics.wait between operations and never returns to its event loop
+// while the pool is open; everything it needs arrives through the mailbox and the key port.
+serve(port, workerData as WorkerSetup);

@@ -1,11 +1,14 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { type Logger, REQUEST_ID_HEADER, requestIdOf } from '../log.ts';
 import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
+import { httpServerOptions } from './connection-limit.ts';
 import { installErrorHandling, toErrorBody } from './errors.ts';
-import { limitAuthFailures } from './rate-limit.ts';
+import { installLimits } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { legacyRoutes } from './routes/legacy.ts';
+import { installOps } from './routes/ops.ts';
 import { traderRoutes } from './routes/trader.ts';
 import { defaultWebDistDir, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
 
@@ -13,7 +16,10 @@ import { defaultWebDistDir, sendCheckoutNotFound, webRoutes } from './routes/web
 export const BODY_LIMIT = 64 * 1024;
 
 export interface AppOptions {
-  logger?: boolean;
+  /** The HTTP layer's logger; the system's by default. */
+  logger?: Logger;
+  /** True once shutdown has begun: `/readyz` fails and answers close their connections. */
+  draining?: () => boolean;
   /** The built checkout page (`@nltrade/web`'s dist by default). */
   webDistDir?: string;
 }
@@ -22,21 +28,30 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   const trust = compileTrust(system.config.trustProxy);
   const webDistDir = options.webDistDir ?? defaultWebDistDir();
   const app = Fastify({
-    logger: options.logger ? { level: system.config.logLevel } : false,
+    loggerInstance: options.logger ?? system.log,
+    // A proxy's X-Request-Id is kept when it is a safe short token; it is echoed as Request-Id.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     bodyLimit: BODY_LIMIT,
+    // HTTP_REQUEST_TIMEOUT, HTTP_HEADERS_TIMEOUT, HTTP_KEEPALIVE_TIMEOUT: a slow client cannot hold a connection.
+    ...httpServerOptions(system.config),
     trustProxy: system.config.trustProxy.length > 0 ? trust : false,
     // Per-request lines would dominate the log at payment-gateway rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    // A browser's keep-alive or long-poll must not hold a shutdown or restart for a minute.
-    forceCloseConnections: true,
+    // Shutdown closes idle keep-alive connections at once but lets requests in flight finish
+    // (startServer's close force-closes what is left after SHUTDOWN_TIMEOUT).
+    forceCloseConnections: 'idle',
     // Errors raised before routing (a malformed URL, say) get the same body as all others.
     // A payer's mangled checkout link (/pay/%zz) still gets the page's own not-found view.
     frameworkErrors: (error, request, reply) => {
+      (reply as FastifyReply).header(REQUEST_ID_HEADER, request.id);
       if (sendCheckoutNotFound(request as FastifyRequest, reply as FastifyReply, webDistDir)) return;
       const { statusCode, body } = toErrorBody(error);
       void (reply as FastifyReply).code(statusCode === 500 ? 400 : statusCode).send(body);
     },
   });
+  // First, so even an answer a later hook sends early (a rate limit) carries its request id.
+  installOps(app, system, { draining: options.draining ?? (() => false) });
   app.decorateRequest('clientIp', '');
   app.addHook('onRequest', async (request) => {
     request.clientIp = clientIp(request.raw, trust);
@@ -47,8 +62,10 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   installErrorHandling(app);
-  limitAuthFailures(app, system.config.authFailuresPerMinute, system.clock);
+  // Connections per client, the unknown-token lockout, and the store route budgets count in.
+  installLimits(app, system);
 
+  // Kept for monitors set up before /healthz and /readyz.
   app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
   await app.register(legacyRoutes, { system });
   await app.register(checkoutRoutes, { system });

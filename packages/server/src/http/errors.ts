@@ -79,6 +79,9 @@ export function installErrorHandling(app: FastifyInstance, surface: Surface = 'v
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { statusCode, body, unexpected } = toErrorBody(err, surface);
     if (unexpected) request.log.error({ err }, 'unexpected error');
+    // A refusal that passes with time (a rate limit, a full queue) says when to come back.
+    const retryAfter = err instanceof AppError ? err.details?.retryAfterSeconds : undefined;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
     return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
   });
   if (surface === 'legacy') return;

@@ -1,74 +1,100 @@
+import fastifyRateLimit from '@fastify/rate-limit';
 import { AppError } from '@nltrade/core';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Clock } from '../clock.ts';
+import type { Limits, WindowLimit } from '../limits/index.ts';
+import type { System } from '../system.ts';
+import { limitKeyOf } from './client-ip.ts';
+import { type ConnectionCounts, limitConnections, limitProxiedRequests } from './connection-limit.ts';
+import { toErrorBody } from './errors.ts';
 
-/**
- * Counts events per client IP in fixed one-minute windows. In memory and per process: it
- * blunts guessing and flooding from one address, it is not an accounting system.
- */
-export class IpCounter {
-  readonly #limit: number;
-  readonly #windowMs: number;
-  readonly #clock: Clock;
-  readonly #counts = new Map<string, { count: number; resetAt: number }>();
-  #nextPrune = 0;
-
-  constructor(limit: number, clock: Clock, windowMs = 60_000) {
-    this.#limit = limit;
-    this.#windowMs = windowMs;
-    this.#clock = clock;
-  }
-
-  /** Seconds until the IP may try again, or 0 when it is under the limit. */
-  blockedFor(ip: string): number {
-    const entry = this.#counts.get(ip);
-    const now = this.#clock.now();
-    if (!entry || entry.resetAt <= now || entry.count < this.#limit) return 0;
-    return Math.max(1, Math.ceil((entry.resetAt - now) / 1000));
-  }
-
-  add(ip: string): void {
-    const now = this.#clock.now();
-    this.#prune(now);
-    const entry = this.#counts.get(ip);
-    if (!entry || entry.resetAt <= now) this.#counts.set(ip, { count: 1, resetAt: now + this.#windowMs });
-    else entry.count++;
-  }
-
-  #prune(now: number): void {
-    if (now < this.#nextPrune) return;
-    this.#nextPrune = now + this.#windowMs;
-    for (const [ip, entry] of this.#counts) if (entry.resetAt <= now) this.#counts.delete(ip);
-  }
-}
-
-function refuse(reply: FastifyReply, seconds: number): never {
-  reply.header('Retry-After', String(seconds));
-  throw new AppError('RATE_LIMITED', `Too many requests from this address; try again in ${seconds} s`);
+/** `retryAfterSeconds` becomes the answer's `Retry-After` (see errors.ts). */
+function tooMany(message: string, seconds: number): AppError {
+  return new AppError('RATE_LIMITED', `${message}; try again in ${seconds} s`, { retryAfterSeconds: seconds });
 }
 
 /**
- * An address that keeps presenting unknown tokens is refused for the rest of the minute
- * before any work is done, so tokens cannot be guessed at line rate. Merchants with valid
- * tokens are never counted, however busy they are.
+ * Every per-client limit of the HTTP layer: connections per client (or requests in flight
+ * behind a trusted proxy), the unknown-token lockout, the X-Forwarded-For warning, and
+ * @fastify/rate-limit counting in the shared store, for `limitRequests`. Installed on the
+ * root before any route.
  */
-export function limitAuthFailures(app: FastifyInstance, perMinute: number, clock: Clock): void {
-  const failures = new IpCounter(perMinute, clock);
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const wait = failures.blockedFor(request.clientIp);
-    if (wait > 0) refuse(reply, wait);
+export function installLimits(app: FastifyInstance, system: System): ConnectionCounts {
+  const { config, limits } = system;
+  // Only routes that ask for a budget get one (`limitRequests`). The plugin's own stores
+  // count per process (LocalStore) or in Redis with windows of their own (RedisStore); this
+  // one counts where the lockout and the sockets are, with the same clock-aligned windows,
+  // and falls back to the process when Redis or PostgreSQL fails.
+  void app.register(fastifyRateLimit, { global: false, store: sharedRateLimitStore(limits) });
+  // Through `limits.log` at the time of writing, which the system may point elsewhere later.
+  const log = { warn: (obj: object, msg: string) => limits.log.warn(obj, msg) };
+  const connections = limitConnections(app.server, { max: config.maxConnectionsPerIp, trust: limits.trust, log });
+  app.addHook('onRequest', async (request) => {
+    limits.noticeForwardedFor(request.raw);
   });
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (reply.statusCode === 401) failures.add(request.clientIp);
+  limitProxiedRequests(app, { max: config.maxConnectionsPerIp, trust: limits.trust });
+  lockOutGuessers(app, limits.window('auth', config.authFailuresPerMinute));
+  return connections;
+}
+
+/**
+ * An address that keeps presenting unknown tokens gets 429 instead of 401 for the rest of
+ * the minute, in every process. Only answers that were going to be 401 are counted or
+ * refused: a request with a valid token is answered as always, however many guesses came
+ * from its address (offices and mobile carriers put many clients behind one).
+ *
+ * Serving valid tokens means a locked address still learns whether a guess is valid, so the
+ * lockout does not slow guessing; it does not need to. A token has 256 random bits (2^255
+ * guesses on average), and a guess costs what it always did: a malformed token is refused
+ * before any lookup, a plausible one costs one hash and one indexed query (never RSA work:
+ * the legacy API checks the token first), and unknown tokens are never cached. What the
+ * lockout does is keep an address's failed attempts from costing the limits store more than
+ * one write per process and minute.
+ */
+function lockOutGuessers(app: FastifyInstance, failures: WindowLimit): void {
+  // onSend sees the answer whatever produced it: a guard in a hook, a route, either error surface.
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (reply.statusCode !== 401) return payload;
+    const wait = await failures.count(request.clientIp);
+    if (wait === 0) return payload;
+    const { statusCode, body } = toErrorBody(tooMany('Too many unknown tokens from this address', wait));
+    reply.code(statusCode).header('retry-after', String(wait)).type('application/json; charset=utf-8');
+    return JSON.stringify(body);
   });
 }
 
-/** A per-IP request budget for one route scope (the payer's anonymous checkout routes). */
-export function limitRequests(perMinute: number, clock: Clock) {
-  const requests = new IpCounter(perMinute, clock);
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const wait = requests.blockedFor(request.clientIp);
-    if (wait > 0) refuse(reply, wait);
-    requests.add(request.clientIp);
+type RateLimitResult = { current: number; ttl: number };
+
+/** @fastify/rate-limit's store interface over the shared limits (`key` names the budget and the client). */
+function sharedRateLimitStore(limits: Limits) {
+  return class SharedRateLimitStore {
+    incr(key: string, callback: (err: Error | null, result?: RateLimitResult) => void, timeWindow: number, max: number): void {
+      limits.countWindow(key, timeWindow, max).then(
+        ({ count, resetAt, now }) => callback(null, { current: count, ttl: resetAt - now }),
+        (err: Error) => callback(err),
+      );
+    }
+
+    child(): SharedRateLimitStore {
+      return this;
+    }
+  };
+}
+
+/**
+ * A per-client request budget for one route scope (the payer's anonymous checkout routes):
+ * @fastify/rate-limit, counted in the shared limits store with the system's clock (`_clock`
+ * is that same clock). Needs `installLimits` on the root.
+ */
+export function limitRequests(perMinute: number, _clock?: Clock, name = 'checkout') {
+  let limit: preHandlerAsyncHookHandler | undefined;
+  return async function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    limit ??= request.server.rateLimit({
+      max: perMinute,
+      timeWindow: 60_000,
+      keyGenerator: (req) => `${name}:${limitKeyOf(req.clientIp)}`,
+      errorResponseBuilder: (_req, context) => tooMany('Too many requests from this address', Math.max(1, Math.ceil(context.ttl / 1000))),
+    });
+    await limit.call(this, request, reply);
   };
 }

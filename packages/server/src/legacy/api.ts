@@ -1,7 +1,8 @@
 import { AppError } from '@nltrade/core';
 import type { MerchantAuth } from '../services/merchants.ts';
 import type { System } from '../system.ts';
-import { encodePublicKey, type LegacyRecord, legacyRecord } from './record.ts';
+import { LegacyReads } from './reads.ts';
+import { encodePublicKey } from './record.ts';
 import { accessTokenOf, ciphertextOf, type LegacyRequest, parseUpdate, requestType, uidOf } from './request.ts';
 
 export interface LegacyAnswer<T> {
@@ -23,9 +24,11 @@ function currentKey(auth: MerchantAuth): number[] {
 /** The NL-Trade Remote Invoice API (protocol §3, §4) on top of the services. */
 export class LegacyApi {
   readonly #system: System;
+  readonly #reads: LegacyReads;
 
   constructor(system: System) {
     this.#system = system;
+    this.#reads = new LegacyReads(system.storage.db);
   }
 
   /** `getLatestPublicRemoteRsaKey.php`: the current public key, base64(rot13(PKCS#1 PEM)). */
@@ -43,24 +46,25 @@ export class LegacyApi {
     let found = await merchants.authenticateWithKeys(token);
     if (!found) throw new AppError('UNAUTHORIZED');
     const ciphertext = ciphertextOf(body);
+    // The pool queues per merchant (a merchant beyond its bound gets UNAVAILABLE, no one else).
+    const merchantId = found.merchant.id;
     // A valid request costs one RSA operation; only a failure pays for the retired keys.
-    let outcome = await rsa.decrypt(currentKey(found), ciphertext);
+    let outcome = await rsa.decrypt(merchantId, currentKey(found), ciphertext);
     if (outcome.request === null) {
       // The key list may be up to a second old: a key rotated on another node meanwhile is
       // the client's new current key. Whether the list changed is no secret of the request.
       const fresh = await merchants.authenticateWithKeys(token, { fresh: true });
       if (fresh && fresh.keys[0]?.id !== found.keys[0]?.id) {
         found = fresh;
-        outcome = await rsa.decrypt(currentKey(found), ciphertext);
+        outcome = await rsa.decrypt(merchantId, currentKey(found), ciphertext);
       }
     }
     if (outcome.request === null) {
       const retired = found.keys.filter((k) => k.state === 'retired').map((k) => k.id);
-      const old = await rsa.decrypt(retired, ciphertext);
+      const old = await rsa.decrypt(merchantId, retired, ciphertext);
       throw old.request === null ? undecryptable() : new AppError('KEY_TOO_OLD');
     }
-    const { merchant } = found;
-    return this.#dispatch(merchant.id, outcome.request, clientIp);
+    return this.#dispatch(merchantId, outcome.request, clientIp);
   }
 
   async #dispatch(merchantId: string, request: LegacyRequest, clientIp: string): Promise<LegacyAnswer<unknown>> {
@@ -72,9 +76,7 @@ export class LegacyApi {
         return answer({ yourLink: invoice.uid });
       }
       case 'get': {
-        const { invoice, history } = await invoices.getWithHistory(uidOf(request), merchantId);
-        const record: LegacyRecord = legacyRecord(invoice, history);
-        return answer({ invoice: [record] });
+        return answer({ invoice: [await this.#reads.record(uidOf(request), merchantId)] });
       }
       case 'update': {
         const update = parseUpdate(request);

@@ -4,6 +4,28 @@ import type { HistoryEntry, Invoice } from '../services/invoices.ts';
 /** The invoice record of the legacy `get`, field for field as the original sends it. */
 export type LegacyRecord = LegacyInvoice;
 
+/** What a record is made of: an Invoice has it, and so has the legacy `get`'s own read (reads.ts). */
+export type RecordSource = Pick<
+  Invoice,
+  | 'id'
+  | 'traderId'
+  | 'title'
+  | 'sendMinor'
+  | 'reciveMinor'
+  | 'rate'
+  | 'card'
+  | 'approvePhoto'
+  | 'status'
+  | 'createdAt'
+  | 'paidAt'
+  | 'uid'
+  | 'ip'
+  | 'paymentTimeout'
+  | 'acceptedAt'
+  | 'traderChangePrice'
+>;
+export type RecordHistory = readonly Pick<HistoryEntry, 'at' | 'note'>[];
+
 const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
 /** 'YYYY-MM-DD HH:MM:SS' in UTC, the original's date format. */
@@ -21,7 +43,7 @@ const legacyDateOrNull = (ms: number | null): string | null => (ms === null ? nu
  * `card_f_pay` is the full number: the legacy `get` is what the payer's page reads to know
  * where to send the money. Masking belongs to other audiences (other APIs).
  */
-export function legacyRecord(invoice: Invoice, history: readonly HistoryEntry[]): LegacyRecord {
+export function legacyRecord(invoice: RecordSource, history: RecordHistory): LegacyRecord {
   return {
     id: invoice.id,
     telegram_id: null,

@@ -8,7 +8,9 @@ export const MAX_CIPHERTEXT_BYTES = 1024;
 
 export type LegacyRequest = Readonly<Record<string, unknown>>;
 
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+// The alphabet and at most two '=' at the end; the lengths are checked apart (see isBase64),
+// which costs a fraction of one regex doing both on a 700-character string per request.
+const BASE64_CHARS_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const LINE_BREAK_RE = /[\r\n]/g;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -35,11 +37,22 @@ export function ciphertextOf(body: unknown): Buffer {
   if (data.length > MAX_CIPHERTEXT_BYTES * 2) throw tooLong();
   // Some base64 encoders wrap lines, and a form-encoded body whose '+' was not escaped
   // arrives with spaces in its place; either way the ciphertext is still all there.
-  const clean = data.replace(LINE_BREAK_RE, '').replaceAll(' ', '+');
+  let clean = data;
+  if (clean.includes('\n') || clean.includes('\r')) clean = clean.replace(LINE_BREAK_RE, '');
+  if (clean.includes(' ')) clean = clean.replaceAll(' ', '+');
   if (clean.length === 0) throw new AppError('BAD_REQUEST', 'data is empty');
   if (clean.length > Math.ceil(MAX_CIPHERTEXT_BYTES / 3) * 4) throw tooLong();
-  if (!BASE64_RE.test(clean)) throw new AppError('BAD_REQUEST', 'data is not valid base64');
+  if (!isBase64(clean)) throw new AppError('BAD_REQUEST', 'data is not valid base64');
   return Buffer.from(clean, 'base64');
+}
+
+/** Standard base64, padded or not: whole groups of 4, then 2 or 3 characters with or without their '='. */
+function isBase64(text: string): boolean {
+  if (!BASE64_CHARS_RE.test(text)) return false;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const chars = text.length - padding;
+  if (chars % 4 === 1) return false;
+  return padding === 0 || (chars + padding) % 4 === 0;
 }
 
 /**

@@ -14,6 +14,7 @@ import { Server, type Socket } from 'socket.io';
 import { defaultConfig } from '../config.ts';
 import { type Principal, principalOf } from '../http/auth.ts';
 import { clientIp, compileTrust } from '../http/client-ip.ts';
+import type { Slot } from '../limits/index.ts';
 import type { Invoice } from '../services/invoices.ts';
 import type { System } from '../system.ts';
 import { checkoutView, watchView } from '../views.ts';
@@ -74,6 +75,8 @@ function watchKey(target: unknown): string {
 
 export interface Realtime {
   readonly io: RealtimeServer;
+  /** Open sockets by what they did: joined a payer room, watched an invoice, or neither yet (metrics). */
+  stats(): { payer: number; watcher: number; other: number };
   close(): Promise<void>;
 }
 
@@ -95,9 +98,10 @@ function errorPayload(err: unknown): RealtimeError {
  */
 export function attachRealtime(system: System, httpServer: HttpServer, options: Partial<RealtimeOptions> = {}): Realtime {
   const opts: RealtimeOptions = { ...DEFAULT_REALTIME_OPTIONS, ...options };
+  const guesses = system.limits.window('auth', system.config.authFailuresPerMinute);
   const trust = compileTrust(system.config.trustProxy);
-  const perIp = new Map<string, number>();
   const ipOfRequest = new WeakMap<IncomingMessage, string>();
+  const slotOfRequest = new WeakMap<IncomingMessage, Slot>();
 
   const io: RealtimeServer = new Server(httpServer, {
     path: REALTIME_PATH,
@@ -109,23 +113,31 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     maxHttpBufferSize: 4 * 1024,
     connectTimeout: 10_000,
     allowRequest: (req, callback) => {
+      system.limits.noticeForwardedFor(req);
       const ip = clientIp(req, trust);
       ipOfRequest.set(req, ip);
-      if ((perIp.get(ip) ?? 0) >= opts.maxConnectionsPerIp) callback('Too many connections from this address', false);
-      else callback(null, true);
+      // Taken here, atomically against every process (the check and the increment are one
+      // step in the store), so a burst of handshakes cannot overshoot the limit.
+      system.limits.acquire('sockets', ip, opts.maxConnectionsPerIp).then(
+        (slot) => {
+          if (!slot) return callback('Too many connections from this address', false);
+          slotOfRequest.set(req, slot);
+          callback(null, true);
+        },
+        (err: unknown) => {
+          opts.onError(err);
+          callback('Try again later', false);
+        },
+      );
     },
   });
 
-  // Counted at the engine level (one per connection, whatever the namespaces) and
-  // synchronously after allowRequest, so a burst of handshakes cannot overshoot the limit.
+  // Held at the engine level (one per connection, whatever the namespaces) until it closes.
+  // A handshake let in that never becomes a connection gives its slot back by itself.
   io.engine.on('connection', (raw: { request: IncomingMessage; once(event: 'close', fn: () => void): void }) => {
-    const ip = ipOfRequest.get(raw.request) ?? clientIp(raw.request, trust);
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-    raw.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) perIp.delete(ip);
-      else perIp.set(ip, left);
-    });
+    const slot = slotOfRequest.get(raw.request);
+    slot?.confirm();
+    raw.once('close', () => slot?.release());
   });
 
   // The highest version sent to each room, so out-of-order reads never send an older view.
@@ -212,6 +224,13 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     }
     const principal = socket.data.principal;
     if (!principal) {
+      // An unknown token over a socket counts against the address like one over HTTP.
+      const wait = await guesses.count(socket.data.ip);
+      if (wait > 0) {
+        throw new AppError('RATE_LIMITED', `Too many unknown tokens from this address; try again in ${wait} s`, {
+          retryAfterSeconds: wait,
+        });
+      }
       throw new AppError(
         'UNAUTHORIZED',
         'invoice:watch needs a merchant, trader or administrator token in the handshake (auth: { token })',
@@ -248,12 +267,26 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
 
   return {
     io,
+    stats() {
+      const counts = { payer: 0, watcher: 0, other: 0 };
+      for (const socket of io.of('/').sockets.values()) {
+        let kind: keyof typeof counts = 'other';
+        for (const room of socket.rooms) {
+          if (room.startsWith('invoice:')) {
+            kind = 'payer';
+            break;
+          }
+          if (room.startsWith('watch:')) kind = 'watcher';
+        }
+        counts[kind]++;
+      }
+      return counts;
+    },
     async close() {
       unsubscribe();
       io.local.disconnectSockets(true);
       // Closes the engine's clients but not the HTTP server, which Fastify owns and closes.
       io.engine.close();
-      perIp.clear();
     },
   };
 }

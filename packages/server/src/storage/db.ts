@@ -40,8 +40,9 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     storage = { db, dialect: 'postgres', close: () => db.destroy() };
   } else {
-    fs.mkdirSync(options.dataDir, { recursive: true });
+    secureDataDir(options.dataDir);
     const file = path.join(options.dataDir, 'nltrade.sqlite');
+    ownerOnlyFiles(file);
     const sqlite = new SQLite(file);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = FULL');
@@ -57,6 +58,44 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     throw err;
   }
   return storage;
+}
+
+/**
+ * DATA_DIR holds the database, the master key and receipt photos: only the server's own
+ * user may list or open it, whatever the umask. A directory made looser by hand (or by an
+ * older version) is tightened; one owned by another user is left for its owner to fix.
+ */
+export function secureDataDir(dir: string, options: { create?: boolean } = {}): void {
+  if (options.create === false && !fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  tighten(dir, 0o700);
+}
+
+/**
+ * The database files are made 0600 before SQLite opens them: SQLite creates the -wal and
+ * -shm files with the database file's own mode, so they follow. Files left 0644 by an older
+ * version are tightened.
+ */
+function ownerOnlyFiles(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_RDWR, 0o600));
+  } catch (err) {
+    // SQLite's own open then reports the problem in its words.
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) tighten(f, 0o600);
+}
+
+function tighten(target: string, mode: number): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  if ((stat.mode & 0o777 & ~mode) === 0 || (uid !== undefined && stat.uid !== uid)) return;
+  fs.chmodSync(target, stat.mode & 0o777 & mode);
 }
 
 const STATEMENT_CACHE_SIZE = 256;

@@ -121,6 +121,23 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await sql`update invoices set deadline_at = updated_at + 1800000 where status = 'waitPhoto' and deadline_at is null`.execute(db);
       },
     },
+    '0004_limit_counts': {
+      async up(db: AnyDb) {
+        // Per-client limits shared by several server processes on PostgreSQL (rate limits,
+        // lockouts, sockets per IP). A fixed window is one row with holder ''; something held
+        // open has one row per process (holder), which that process keeps renewing, so the
+        // rows of a process that died expire. Made on SQLite too, to keep one schema.
+        await db.schema
+          .createTable('limit_counts')
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('limit_counts_pkey', ['key', 'holder'])
+          .execute();
+        await db.schema.createIndex('limit_counts_by_holder').on('limit_counts').columns(['holder']).execute();
+      },
+    },
   };
 }
 

@@ -78,6 +78,17 @@ export interface PhotosTable {
   created_at: Millis;
 }
 
+/** Per-client limits shared by server processes (see limits/postgres.ts). */
+export interface LimitCountsTable {
+  /** What is counted and for whom, such as `auth:198.51.100.7` or `sockets:2001:db8:0:1::/64`. */
+  key: string;
+  /** '' for a fixed window; for something held open, the process holding this share. */
+  holder: string;
+  count: number;
+  /** A window's end (the server clock), or when a process's share lapses unless renewed (the database clock). */
+  expires_at: Millis;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   merchant_keys: MerchantKeysTable;
@@ -85,6 +96,7 @@ export interface Database {
   invoices: InvoicesTable;
   invoice_history: InvoiceHistoryTable;
   photos: PhotosTable;
+  limit_counts: LimitCountsTable;
 }
 
 export type InvoiceRow = Selectable<InvoicesTable>;

@@ -11,8 +11,10 @@ export async function legacyRoutes(app: FastifyInstance, { system }: { system: S
   installErrorHandling(app, 'legacy');
   const api = new LegacyApi(system);
   // Set before the body is parsed, so even a 400 or 413 is readable by the calling page.
-  const onRequest = async (_request: unknown, reply: FastifyReply) => {
+  // A callback hook, not an async one: no promise per request on the legacy hot path.
+  const onRequest = (_request: unknown, reply: FastifyReply, done: () => void) => {
     cors(reply);
+    done();
   };
   for (const url of LEGACY_PATHS) {
     app.options(url, { onRequest }, async (_request, reply) => reply.code(204).header('access-control-max-age', '600').send());
