@@ -94,3 +94,43 @@ test('decoders: one per CPU for 0, and never all of libuv’s thread pool', () =
   assert.equal(decodersFor(3, 1), 1);
   assert.equal(decodersFor(0, 1024), Math.max(1, os.availableParallelism()));
 });
+
+test('a pixel budget: small photos decode side by side, a big one alone, and nobody overtakes a waiting big one', async () => {
+  const pool = new DecodePool({ threads: 3, queue: 5, pixelBudget: 100 });
+  const started: string[] = [];
+  const gates = new Map<string, ReturnType<typeof gate>>();
+  const run = (name: string, pixels: number) => {
+    const g = gate();
+    gates.set(name, g);
+    return pool.run(
+      async () => {
+        started.push(name);
+        await g.job();
+      },
+      undefined,
+      pixels,
+    );
+  };
+  const jobs = [run('small1', 30), run('small2', 30), run('big', 90), run('small3', 20)];
+  await tick();
+  // small3 would fit beside the two small ones, but the big one came first.
+  assert.deepEqual(started, ['small1', 'small2']);
+  gates.get('small1')?.open();
+  await tick();
+  assert.deepEqual(started, ['small1', 'small2'], 'the big one waits for the whole budget');
+  gates.get('small2')?.open();
+  await tick();
+  assert.deepEqual(started, ['small1', 'small2', 'big', 'small3'].slice(0, 3));
+  gates.get('big')?.open();
+  await tick();
+  assert.deepEqual(started, ['small1', 'small2', 'big', 'small3']);
+  gates.get('small3')?.open();
+  await Promise.all(jobs);
+  // A photo over the whole budget still runs, on its own.
+  const huge = gate();
+  const alone = pool.run(() => huge.job(), undefined, 500);
+  await tick();
+  assert.deepEqual(pool.stats(), { running: 1, queued: 0, threads: 3 });
+  huge.open();
+  await alone;
+});

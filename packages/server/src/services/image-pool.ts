@@ -5,6 +5,12 @@ export interface DecodePoolOptions {
   readonly threads: number;
   /** Jobs that may wait for a free slot; one more is refused. */
   readonly queue: number;
+  /**
+   * Pixels decoded at once, over all running jobs: decoding takes memory in proportion to
+   * the pixels (a WebP about 8.5 bytes each), so this, not the job count, bounds it. A job
+   * bigger than the budget still runs, alone. Unset: no budget.
+   */
+  readonly pixelBudget?: number;
 }
 
 export interface DecodeStats {
@@ -14,6 +20,7 @@ export interface DecodeStats {
 }
 
 interface Waiter {
+  readonly weight: number;
   readonly start: () => void;
 }
 
@@ -36,13 +43,21 @@ const MAX_RETRY_AFTER_SECONDS = 60;
 export class DecodePool {
   readonly threads: number;
   readonly queueLimit: number;
+  readonly pixelBudget: number;
   #running = 0;
+  #runningPixels = 0;
   readonly #waiting: Waiter[] = [];
   #averageMs = INITIAL_ESTIMATE_MS;
 
   constructor(options: DecodePoolOptions) {
     this.threads = Math.max(1, Math.floor(options.threads));
     this.queueLimit = Math.max(0, Math.floor(options.queue));
+    this.pixelBudget = options.pixelBudget ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Whether a job of `pixels` may start now. */
+  #fits(pixels: number): boolean {
+    return this.#running < this.threads && (this.#running === 0 || this.#runningPixels + pixels <= this.pixelBudget);
   }
 
   stats(): DecodeStats {
@@ -51,7 +66,7 @@ export class DecodePool {
 
   /** Whether a job offered now would be refused: lets a caller refuse before reading an upload. */
   get saturated(): boolean {
-    return this.#running >= this.threads && this.#waiting.length >= this.queueLimit;
+    return !this.#fits(0) && this.#waiting.length >= this.queueLimit;
   }
 
   /**
@@ -76,17 +91,23 @@ export class DecodePool {
    * Runs `job` when a slot is free. Refused (UNAVAILABLE) when the queue is full; a job
    * still waiting when `signal` aborts (its client went away) leaves the queue unrun.
    */
-  async run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T>(job: () => Promise<T>, signal?: AbortSignal, pixels = 0): Promise<T> {
     if (signal?.aborted) throw abandoned();
-    if (this.#running >= this.threads) {
+    // First come, first served: a job does not overtake those already waiting, even a
+    // small one that would fit, so a big photo is never starved by a stream of small ones.
+    if (this.#waiting.length === 0 && this.#fits(pixels)) {
+      this.#admit(pixels);
+    } else {
       if (this.#waiting.length >= this.queueLimit) throw this.busy();
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
           const i = this.#waiting.indexOf(waiter);
           if (i >= 0) this.#waiting.splice(i, 1);
           reject(abandoned());
+          this.#drain();
         };
         const waiter: Waiter = {
+          weight: pixels,
           start: () => {
             signal?.removeEventListener('abort', onAbort);
             resolve();
@@ -95,18 +116,30 @@ export class DecodePool {
         this.#waiting.push(waiter);
         signal?.addEventListener('abort', onAbort, { once: true });
       });
-      // The slot was handed over by the job that finished: #running already counts this one.
-    } else {
-      this.#running++;
+      // Admitted by #drain: #running and #runningPixels already count this one.
     }
     const started = performance.now();
     try {
       return await job();
     } finally {
       this.#averageMs += EWMA_WEIGHT * (performance.now() - started - this.#averageMs);
-      const next = this.#waiting.shift();
-      if (next) next.start();
-      else this.#running--;
+      this.#running--;
+      this.#runningPixels -= pixels;
+      this.#drain();
+    }
+  }
+
+  #admit(pixels: number): void {
+    this.#running++;
+    this.#runningPixels += pixels;
+  }
+
+  /** Starts waiting jobs, in order, while they fit. */
+  #drain(): void {
+    for (let next = this.#waiting[0]; next && this.#fits(next.weight); next = this.#waiting[0]) {
+      this.#waiting.shift();
+      this.#admit(next.weight);
+      next.start();
     }
   }
 }

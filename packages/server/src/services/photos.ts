@@ -221,7 +221,9 @@ export class PhotoService {
     this.#dir = path.join(dataDir, 'photos');
     this.#publicUrl = (publicUrl ?? '').replace(/\/+$/, '');
     this.#maxPixels = limits.maxPixels;
-    this.decoder = new DecodePool({ threads: decodersFor(limits.decodeThreads), queue: limits.decodeQueue });
+    // At most the largest photo's worth of pixels decoded at once: several small receipts run
+    // side by side, a photo near the cap runs alone.
+    this.decoder = new DecodePool({ threads: decodersFor(limits.decodeThreads), queue: limits.decodeQueue, pixelBudget: limits.maxPixels });
   }
 
   /** The decode pool's load, for metrics. */
@@ -276,8 +278,8 @@ export class PhotoService {
    * the invoice moved in between.
    */
   async attach(invoice: Invoice, actor: Actor, upload: Buffer, signal?: AbortSignal): Promise<Invoice> {
-    await readHeader(upload, this.#maxPixels);
-    const { data, format } = await this.decoder.run(() => sanitiseImage(upload, this.#maxPixels), signal);
+    const header = await readHeader(upload, this.#maxPixels);
+    const { data, format } = await this.decoder.run(() => sanitiseImage(upload, this.#maxPixels), signal, header.width * header.height);
     const id = randomBytes(16).toString('hex');
     const file = path.join(this.#dir, `${id}.${EXT[format]}`);
     await fs.promises.mkdir(this.#dir, { recursive: true, mode: 0o700 });
