@@ -57,6 +57,18 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   /** Server processes `nltrade serve` runs (PostgreSQL only for more than one). */
   readonly workers: number;
+  /** The first retry of a failed webhook delivery waits about this long; each next one longer. */
+  readonly webhookRetryBaseMs: number;
+  /** How long a webhook delivery is retried before it fails, and an endpoint failing that long is disabled. */
+  readonly webhookRetryForSeconds: number;
+  /** One attempt of a webhook delivery may take this long. */
+  readonly webhookTimeoutSeconds: number;
+  /** Development and tests only: webhook URLs may be http and reach private or loopback addresses. */
+  readonly webhookAllowPrivate: boolean;
+  /** How long the first answer to an Idempotency-Key is kept and replayed. */
+  readonly idempotencyTtlSeconds: number;
+  /** How long the simulated sandbox trader takes for each of its moves. */
+  readonly sandboxDelayMs: number;
 }
 
 export type ConfigOverrides = Partial<{ -readonly [K in keyof Config]: Config[K] }>;
@@ -337,6 +349,45 @@ export const SETTINGS: readonly Setting[] = [
     default: '1',
     parse: integer(1, 256),
     doc: '`nltrade serve` processes on this machine, sharing the port (more than one needs PostgreSQL)',
+  },
+  {
+    key: 'webhookRetryBaseMs',
+    env: 'WEBHOOK_RETRY_BASE_MS',
+    default: '30000',
+    parse: integer(10, 86_400_000),
+    doc: 'the first retry of a failed webhook delivery waits about this long (ms); each next one twice as long, with jitter',
+  },
+  {
+    key: 'webhookRetryForSeconds',
+    env: 'WEBHOOK_RETRY_FOR',
+    default: '259200',
+    parse: integer(1, 31_536_000),
+    doc: 'seconds a webhook delivery is retried (3 days); an endpoint failing that long is disabled',
+  },
+  { key: 'webhookTimeoutSeconds', env: 'WEBHOOK_TIMEOUT', default: '10', parse: integer(1, 120), doc: 'seconds one webhook attempt may take' },
+  {
+    key: 'webhookAllowPrivate',
+    env: 'WEBHOOK_ALLOW_PRIVATE',
+    default: '0',
+    parse: (raw) => {
+      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
+      return raw === '1';
+    },
+    doc: 'development and tests only: `1` lets webhook URLs be http and reach loopback or private addresses',
+  },
+  {
+    key: 'idempotencyTtlSeconds',
+    env: 'IDEMPOTENCY_TTL',
+    default: '86400',
+    parse: integer(60, 2_592_000),
+    doc: 'seconds the first answer to an `Idempotency-Key` is kept and replayed',
+  },
+  {
+    key: 'sandboxDelayMs',
+    env: 'SANDBOX_DELAY_MS',
+    default: '2000',
+    parse: integer(0, 600_000),
+    doc: "how long the sandbox's simulated trader takes for each of its moves (ms)",
   },
 ];
 

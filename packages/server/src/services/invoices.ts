@@ -317,6 +317,7 @@ export class InvoiceService {
           version: r.h_version,
           status: r.h_status,
           from_status: null,
+          payload: null,
           note: r.h_note,
           action: r.h_action,
           actor_type: r.h_actor_type,

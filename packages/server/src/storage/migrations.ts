@@ -138,6 +138,87 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('limit_counts_by_holder').on('limit_counts').columns(['holder']).execute();
       },
     },
+    '0005_developer_platform': {
+      async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
+        // Merchants' own key/value pairs on an invoice (the v1 API), as a JSON object.
+        await db.schema.alterTable('invoices').addColumn('metadata', 'text').execute();
+        // Sandbox merchants' invoices are served by a simulated trader and never reach real ones.
+        await db.schema
+          .alterTable('merchants')
+          .addColumn('sandbox', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('invoices')
+          .addColumn('sandbox', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex('invoices_by_sandbox_status').on('invoices').columns(['sandbox', 'status', 'id']).execute();
+        // The merchant's view of the invoice right after the change, written with the history
+        // row (the event): webhooks send the invoice as it was at that event, not as it is later.
+        await db.schema.alterTable('invoice_history').addColumn('payload', 'text').execute();
+
+        // Stripe-style idempotency: the first answer to a key is kept and replayed.
+        await db.schema
+          .createTable('idempotency_keys')
+          .addColumn('merchant_id', 'bigint', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('request_hash', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('response_status', 'integer')
+          .addColumn('response_body', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('idempotency_keys_pkey', ['merchant_id', 'key'])
+          .execute();
+        await db.schema.createIndex('idempotency_keys_by_expiry').on('idempotency_keys').columns(['expires_at']).execute();
+
+        await db.schema
+          .createTable('webhook_endpoints')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('merchant_id', 'bigint', (c) => c.notNull().references('merchants.id'))
+          .addColumn('url', 'text', (c) => c.notNull())
+          /** JSON array of event types, or null for all. */
+          .addColumn('events', 'text')
+          /** AES-256-GCM under the master key, like merchants' private keys. */
+          .addColumn('secret_enc', 'text', (c) => c.notNull())
+          .addColumn('previous_secret_enc', 'text')
+          .addColumn('previous_secret_expires_at', 'bigint')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('failing_since', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('deleted_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('webhook_endpoints_by_merchant').on('webhook_endpoints').columns(['merchant_id', 'status']).execute();
+
+        // One row per (endpoint, event), written in the same transaction as the change.
+        await idColumn(db.schema.createTable('webhook_deliveries'))
+          .addColumn('endpoint_id', 'text', (c) => c.notNull().references('webhook_endpoints.id'))
+          .addColumn('event_id', 'bigint', (c) => c.notNull().references('invoice_history.id'))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_status_code', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('delivered_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('webhook_deliveries_by_endpoint_event')
+          .on('webhook_deliveries')
+          .columns(['endpoint_id', 'event_id'])
+          .unique()
+          .execute();
+        await db.schema
+          .createIndex('webhook_deliveries_due')
+          .on('webhook_deliveries')
+          .columns(['status', 'next_attempt_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -8,6 +8,7 @@ export interface MerchantsTable {
   name: string;
   token_hash: string;
   created_at: Millis;
+  sandbox: Generated<number>;
 }
 
 export interface MerchantKeysTable {
@@ -53,6 +54,9 @@ export interface InvoicesTable {
   trader_change_price: string | null;
   resolution: string | null;
   return_url: string | null;
+  /** JSON object of the merchant's string pairs (v1 `metadata`). */
+  metadata: string | null;
+  sandbox: Generated<number>;
 }
 
 export interface InvoiceHistoryTable {
@@ -67,6 +71,8 @@ export interface InvoiceHistoryTable {
   action: string;
   actor_type: string;
   actor_id: string | null;
+  /** The merchant's view of the invoice right after this change (JSON), for webhooks. */
+  payload: string | null;
 }
 
 export interface PhotosTable {
@@ -97,6 +103,51 @@ export interface Database {
   invoice_history: InvoiceHistoryTable;
   photos: PhotosTable;
   limit_counts: LimitCountsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+}
+
+export interface IdempotencyKeysTable {
+  merchant_id: number;
+  key: string;
+  /** SHA-256 of the method, path and body: the same key with other parameters is refused. */
+  request_hash: string;
+  state: 'running' | 'done';
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Millis;
+  expires_at: Millis;
+}
+
+export interface WebhookEndpointsTable {
+  /** `we_…`, random. */
+  id: string;
+  merchant_id: number;
+  url: string;
+  /** JSON array of event types; null = every type. */
+  events: string | null;
+  secret_enc: string;
+  previous_secret_enc: string | null;
+  previous_secret_expires_at: Millis | null;
+  status: 'enabled' | 'disabled';
+  failing_since: Millis | null;
+  created_at: Millis;
+  deleted_at: Millis | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  endpoint_id: string;
+  /** The invoice_history row: the event. */
+  event_id: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: Millis;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: Millis | null;
+  created_at: Millis;
 }
 
 export type InvoiceRow = Selectable<InvoicesTable>;
