@@ -117,6 +117,32 @@ export function cleanHttpUrl(value: unknown, rule: TextRule): string | null {
   return text;
 }
 
+/**
+ * A merchant's `metadata`: an object of up to 50 string values under keys of up to 40
+ * characters (values up to 500), no control characters. Returns a plain copy.
+ */
+export function cleanMetadata(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new AppError('VALIDATION_FAILED', 'metadata must be an object of string values', { param: 'metadata' });
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > 50) throw new AppError('VALIDATION_FAILED', 'metadata may have at most 50 keys', { param: 'metadata' });
+  const out: Record<string, string> = {};
+  for (const [key, v] of entries) {
+    if (key.length === 0 || key.length > 40 || hasControlCharacters(key)) {
+      throw new AppError('VALIDATION_FAILED', 'metadata keys must be 1 to 40 characters without control characters', { param: 'metadata' });
+    }
+    if (typeof v !== 'string' || v.length > 500 || hasControlCharacters(v)) {
+      throw new AppError('VALIDATION_FAILED', `metadata.${key} must be a string of at most 500 characters without control characters`, {
+        param: `metadata.${key}`,
+      });
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
 /** rot13 on ASCII letters only, as the key endpoint encodes its PEM (protocol §3). */
 export function rot13(text: string): string {
   return text.replace(/[a-z]/gi, (c) => {

@@ -95,6 +95,64 @@ export interface WatchView {
   payerBound: boolean;
 }
 
+/** One line of an invoice's history, as the v1 API shows it. */
+export interface InvoiceHistoryLine {
+  at: string;
+  status: Status;
+  /** What happened: `create`, `accept`, `setCard`, `paid`, … (the transition table's actions). */
+  action: string;
+  actor_type: string;
+  note: string;
+}
+
+/**
+ * An invoice as its merchant sees it in the v1 API and in webhooks (snake_case, as merchants'
+ * JSON usually is). The same invoices as the legacy API's, both ways.
+ */
+export interface MerchantInvoice {
+  object: 'invoice';
+  uid: string;
+  /** The invoice's number (what traders call it). */
+  id: string;
+  title: string;
+  status: Status;
+  /** What the payer sends, UAH, two decimals ("1500.00"). */
+  amount: string;
+  /** The amount before the trader changed it, or null. */
+  previous_amount: string | null;
+  currency: 'UAH';
+  /** What the merchant receives in the settlement currency, at `rate`. */
+  receive_amount: string;
+  rate: string;
+  /** The payer's page: absolute when PUBLIC_URL is set, else a path. */
+  checkout_url: string;
+  return_url: string | null;
+  /** Seconds the payer has to pay once the card is shown. */
+  payment_timeout: number;
+  /** When the current status's timer runs out, or null. */
+  deadline_at: string | null;
+  created_at: string;
+  updated_at: string;
+  accepted_at: string | null;
+  paid_at: string | null;
+  /** Whether a payer has opened the invoice (its IP is bound). */
+  payer_bound: boolean;
+  /** The payer's receipt photo, when one was sent. */
+  approve_photo: string | null;
+  /** The administrator's or trader's reason, when there is one. */
+  resolution: string | null;
+  metadata: Record<string, string>;
+  /** Made by a sandbox merchant: served by the simulated trader, no real money. */
+  sandbox: boolean;
+  /** Grows by one with every change: the `sequence` of webhook events. */
+  version: number;
+  /** Oldest first; left out of webhook payloads. */
+  history?: InvoiceHistoryLine[];
+}
+
+/** Limits on an invoice's `metadata`, as Stripe's. */
+export const METADATA_LIMITS = { keys: 50, keyChars: 40, valueChars: 500 } as const;
+
 /** What `invoice:error` carries. */
 export interface RealtimeError {
   code: ErrorCode;

@@ -364,7 +364,13 @@ export const SETTINGS: readonly Setting[] = [
     parse: integer(1, 31_536_000),
     doc: 'seconds a webhook delivery is retried (3 days); an endpoint failing that long is disabled',
   },
-  { key: 'webhookTimeoutSeconds', env: 'WEBHOOK_TIMEOUT', default: '10', parse: integer(1, 120), doc: 'seconds one webhook attempt may take' },
+  {
+    key: 'webhookTimeoutSeconds',
+    env: 'WEBHOOK_TIMEOUT',
+    default: '10',
+    parse: integer(1, 120),
+    doc: 'seconds one webhook attempt may take',
+  },
   {
     key: 'webhookAllowPrivate',
     env: 'WEBHOOK_ALLOW_PRIVATE',

@@ -70,6 +70,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
     cardTimeoutSeconds: config.cardTimeoutSeconds,
     photoTimeoutSeconds: config.photoTimeoutSeconds,
+    publicUrl: config.publicUrl,
   });
   const metrics = new Metrics(log);
   const limits = createLimits(config, storage, clock, options.limits);

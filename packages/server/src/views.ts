@@ -3,13 +3,14 @@ import {
   CARD_VISIBLE_STATUSES,
   type CheckoutView,
   formatAmountFixed,
+  type MerchantInvoice,
   maskCard,
   parseAmount,
   STATUS_LABELS,
   type StaffInvoiceView,
   type WatchView,
 } from '@nltrade/core';
-import type { Invoice } from './services/invoices.ts';
+import type { HistoryEntry, Invoice } from './services/invoices.ts';
 
 export type { CheckoutView, StaffInvoiceView, WatchView };
 
@@ -92,6 +93,51 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPh
     approvePhotoHosted: hostedPhoto,
     resolution: invoice.resolution,
   };
+}
+
+/** The checkout page's address for an invoice: absolute when PUBLIC_URL is set. */
+export function checkoutUrl(uid: string, publicUrl: string | undefined): string {
+  return `${(publicUrl ?? '').replace(/\/+$/, '')}/pay/${uid}`;
+}
+
+/** The merchant's view (v1 API, webhooks); history only when given. */
+export function merchantInvoiceView(invoice: Invoice, publicUrl: string | undefined, history?: readonly HistoryEntry[]): MerchantInvoice {
+  const view: MerchantInvoice = {
+    object: 'invoice',
+    uid: invoice.uid,
+    id: invoice.id,
+    title: invoice.title,
+    status: invoice.status,
+    amount: formatAmountFixed(invoice.sendMinor),
+    previous_amount: fixedAmount(invoice.traderChangePrice),
+    currency: 'UAH',
+    receive_amount: formatAmountFixed(invoice.reciveMinor),
+    rate: invoice.rate,
+    checkout_url: checkoutUrl(invoice.uid, publicUrl),
+    return_url: invoice.returnUrl,
+    payment_timeout: invoice.paymentTimeout,
+    deadline_at: iso(invoice.deadlineAt),
+    created_at: new Date(invoice.createdAt).toISOString(),
+    updated_at: new Date(invoice.updatedAt).toISOString(),
+    accepted_at: iso(invoice.acceptedAt),
+    paid_at: iso(invoice.paidAt),
+    payer_bound: invoice.ip !== null,
+    approve_photo: invoice.approvePhoto,
+    resolution: invoice.resolution,
+    metadata: { ...invoice.metadata },
+    sandbox: invoice.sandbox,
+    version: invoice.version,
+  };
+  if (history) {
+    view.history = history.map((h) => ({
+      at: new Date(h.at).toISOString(),
+      status: h.status,
+      action: h.action,
+      actor_type: h.actorType,
+      note: h.note,
+    }));
+  }
+  return view;
 }
 
 /** What watchers get; traders see no UID. */

@@ -70,6 +70,8 @@ describe('legacy record', () => {
     traderChangePrice: null,
     resolution: null,
     returnUrl: null,
+    metadata: {},
+    sandbox: false,
   };
   const history: HistoryEntry[] = [
     {

@@ -5,6 +5,7 @@ import {
   AppError,
   assertUid,
   cleanHttpUrl,
+  cleanMetadata,
   cleanText,
   convertAtRate,
   EXPIRING_STATUSES,
@@ -22,11 +23,12 @@ import {
   type Timeouts,
   transition,
 } from '@nltrade/core';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { EventLog } from '../event-log.ts';
 import type { EventBus } from '../events.ts';
 import type { Database, HistoryRow, InvoiceRow } from '../storage/schema.ts';
+import { merchantInvoiceView } from '../views.ts';
 import { newUid } from './tokens.ts';
 
 export interface Invoice {
@@ -52,6 +54,28 @@ export interface Invoice {
   readonly traderChangePrice: string | null;
   readonly resolution: string | null;
   readonly returnUrl: string | null;
+  /** The merchant's own key/value pairs (v1 `metadata`). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Made by a sandbox merchant: the simulated trader serves it, real traders never see it. */
+  readonly sandbox: boolean;
+}
+
+/**
+ * Runs inside the transaction of every change, after its history row (the event) is
+ * written: what must commit together with the change (webhook deliveries) goes here.
+ */
+export type ChangeHook = (trx: Transaction<Database>, change: CommittingChange) => Promise<void>;
+
+export interface CommittingChange {
+  /** The history row's id: the event. */
+  readonly eventId: number;
+  readonly invoice: Invoice;
+  readonly action: Action | 'create';
+  readonly from: Status | null;
+  readonly to: Status;
+  readonly actor: Actor;
+  /** What changed the amount, if this change did. */
+  readonly previousSendMinor: number | null;
 }
 
 export interface HistoryEntry {
@@ -71,12 +95,19 @@ export interface InvoiceSettings {
   readonly traderCheckTimeoutSeconds: number;
   readonly cardTimeoutSeconds: number;
   readonly photoTimeoutSeconds: number;
+  /** PUBLIC_URL, for the checkout links in merchants' views. */
+  readonly publicUrl?: string | undefined;
 }
 
 export interface CreateInvoiceInput {
   title: unknown;
   price: unknown;
   returnUrl?: unknown;
+  metadata?: unknown;
+  /** Seconds the payer has to pay once the card is shown; the PAYMENT_TIMEOUT setting by default. */
+  paymentTimeout?: unknown;
+  /** A sandbox merchant's invoice (the caller knows the merchant). */
+  sandbox?: boolean;
 }
 
 export interface LookupOptions {
@@ -100,6 +131,11 @@ export interface ListFilter {
   limit?: number;
   /** Return invoices with id lower than this (keyset pagination, newest first). */
   before?: string;
+  /** Created at or after / before these epoch ms. */
+  createdGte?: number;
+  createdLt?: number;
+  /** Only sandbox invoices (true) or only real ones (false); both when unset. */
+  sandbox?: boolean;
 }
 
 const MAX_CAS_ATTEMPTS = 5;
@@ -129,7 +165,29 @@ function toInvoice(row: InvoiceRow): Invoice {
     traderChangePrice: row.trader_change_price,
     resolution: row.resolution,
     returnUrl: row.return_url,
+    metadata: parseMetadata(row.metadata),
+    sandbox: Number(row.sandbox) === 1,
   };
+}
+
+function parseMetadata(text: string | null): Record<string, string> {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function cleanPaymentTimeout(value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 30 || value > 86_400) {
+    throw new AppError('VALIDATION_FAILED', 'payment_timeout must be a whole number of seconds from 30 to 86400', {
+      param: 'payment_timeout',
+    });
+  }
+  return value;
 }
 
 function toHistory(row: HistoryRow): HistoryEntry {
@@ -168,6 +226,7 @@ export class InvoiceService {
   readonly #clock: Clock;
   readonly #settings: InvoiceSettings;
   readonly #log: EventLog;
+  readonly #hooks: ChangeHook[] = [];
 
   constructor(db: Kysely<Database>, bus: EventBus, log: EventLog, clock: Clock, settings: InvoiceSettings) {
     this.#db = db;
@@ -179,6 +238,20 @@ export class InvoiceService {
 
   get settings(): InvoiceSettings {
     return this.#settings;
+  }
+
+  /** Adds work that commits together with every change (see ChangeHook). */
+  onChange(hook: ChangeHook): void {
+    this.#hooks.push(hook);
+  }
+
+  /** The merchant's view after a change, kept with its history row for webhooks. */
+  #payload(invoice: Invoice): string {
+    return JSON.stringify(merchantInvoiceView(invoice, this.#settings.publicUrl));
+  }
+
+  async #runHooks(trx: Transaction<Database>, change: CommittingChange): Promise<void> {
+    for (const hook of this.#hooks) await hook(trx, change);
   }
 
   #timeouts(invoice: { paymentTimeout: number }): Timeouts {
@@ -195,8 +268,9 @@ export class InvoiceService {
     const title = cleanText(input.title, { field: 'title', max: LIMITS.titleChars, required: true });
     const sendMinor = parseAmount(input.price);
     const returnUrl = cleanReturnUrl(input.returnUrl);
+    const metadata = cleanMetadata(input.metadata);
     const now = this.#clock.now();
-    const paymentTimeout = this.#settings.paymentTimeoutSeconds;
+    const paymentTimeout = cleanPaymentTimeout(input.paymentTimeout, this.#settings.paymentTimeoutSeconds);
     const start = initialState(now, this.#timeouts({ paymentTimeout }));
     const uid = newUid();
     const row = await this.#db.transaction().execute(async (trx) => {
@@ -224,9 +298,12 @@ export class InvoiceService {
           trader_change_price: null,
           resolution: null,
           return_url: returnUrl,
+          metadata: Object.keys(metadata).length > 0 ? JSON.stringify(metadata) : null,
+          sandbox: input.sandbox ? 1 : 0,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      const created = toInvoice(inserted);
       const event = await trx
         .insertInto('invoice_history')
         .values({
@@ -239,10 +316,20 @@ export class InvoiceService {
           action: 'create',
           actor_type: actor.type,
           actor_id: actor.id,
+          payload: this.#payload(created),
         })
         .returning('id')
         .executeTakeFirstOrThrow();
       this.#log.claim(Number(event.id));
+      await this.#runHooks(trx, {
+        eventId: Number(event.id),
+        invoice: created,
+        action: 'create',
+        from: null,
+        to: created.status,
+        actor,
+        previousSendMinor: null,
+      });
       return { ...inserted, eventId: Number(event.id) };
     });
     const invoice = toInvoice(row);
@@ -347,6 +434,9 @@ export class InvoiceService {
       q = q.where((eb) => eb.or([eb('status', '=', OPEN_STATUS), eb('trader_id', '=', traderId)]));
     }
     if (filter.before) q = q.where('id', '<', Number(filter.before));
+    if (filter.createdGte !== undefined) q = q.where('created_at', '>=', filter.createdGte);
+    if (filter.createdLt !== undefined) q = q.where('created_at', '<', filter.createdLt);
+    if (filter.sandbox !== undefined) q = q.where('sandbox', '=', filter.sandbox ? 1 : 0);
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
     const rows = await q.orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toInvoice);
@@ -402,6 +492,7 @@ export class InvoiceService {
           .returningAll()
           .executeTakeFirst();
         if (!updated) return undefined;
+        const changed = toInvoice(updated);
         const event = await trx
           .insertInto('invoice_history')
           .values({
@@ -414,10 +505,20 @@ export class InvoiceService {
             action,
             actor_type: actor.type,
             actor_id: actor.id,
+            payload: this.#payload(changed),
           })
           .returning('id')
           .executeTakeFirstOrThrow();
         this.#log.claim(Number(event.id));
+        await this.#runHooks(trx, {
+          eventId: Number(event.id),
+          invoice: changed,
+          action,
+          from: result.from,
+          to: result.to,
+          actor,
+          previousSendMinor: p.sendMinor !== undefined ? invoice.sendMinor : null,
+        });
         return { row: updated, eventId: Number(event.id) };
       });
       if (!saved) continue;

@@ -212,11 +212,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .columns(['endpoint_id', 'event_id'])
           .unique()
           .execute();
-        await db.schema
-          .createIndex('webhook_deliveries_due')
-          .on('webhook_deliveries')
-          .columns(['status', 'next_attempt_at'])
-          .execute();
+        await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
       },
     },
   };

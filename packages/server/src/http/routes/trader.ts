@@ -31,7 +31,8 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
   app.get('/v1/trader/invoices', { schema: { querystring: LIST_QUERY } }, async (request) => {
     const trader = accountOf(request);
     const { status, limit, before } = request.query;
-    const invoices = await system.invoices.list({ openOrTrader: trader.id, status, limit, before });
+    // Sandbox invoices are the simulated trader's alone.
+    const invoices = await system.invoices.list({ openOrTrader: trader.id, status, limit, before, sandbox: false });
     return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id })) };
   });
 
