@@ -6,6 +6,8 @@ import { OPEN_STATUS } from '@nltrade/core';
 import type { NlTradeClient } from '@nltrade/sdk';
 import type { ConfigOverrides, System } from '@nltrade/server';
 import { SETTINGS } from '@nltrade/server/config';
+import { LEDGER_USAGE, ledgerAdmin } from './ledger.ts';
+import { WEBHOOKS_USAGE } from './webhooks.ts';
 
 // The server (Fastify, socket.io, database drivers, image codecs) and the SDK are loaded by
 // the commands that use them, so `nltrade --help` or a usage error starts in a few tens of ms.
@@ -30,7 +32,9 @@ ${flagLines}
       Every setting and its variable: README.md, "Configuration".
 
 Administration (work on the same --data / --database-url as serve, running or not)
-  admin create-merchant --name NAME [--json]   prints the access token (JSON: {"merchantId","accessToken"})
+  admin create-merchant --name NAME [--sandbox] [--json]
+      prints the access token (JSON: {"merchantId","accessToken","sandbox"}); --sandbox: a test
+      merchant (token nlm_test_…) whose invoices the simulated trader serves
   admin rotate-key --merchant ID               new current RSA key; the old one is retired
   admin create-trader --name NAME [--json]     prints {"id","token"}
   admin create-admin --name NAME [--json]      prints {"id","token"}
@@ -39,6 +43,27 @@ Administration (work on the same --data / --database-url as serve, running or no
       database (a running server tells the payer's page within two seconds)
   admin backup --out FILE                      a consistent copy of the embedded database (mode 0600),
       safe while serve runs; the master key is not in it: keep that apart. PostgreSQL: pg_dump
+
+Money (the ledger; on the database like the commands above; amounts in the settlement currency)
+${LEDGER_USAGE}
+
+Merchants (through the v1 API; --url and --token, or NLTRADE_URL and NLTRADE_TOKEN;
+readable output, --json for scripts)
+  invoice create --title T --amount A [--return-url U]   prints the UID and the checkout link
+  invoice get UID                              the invoice with its history
+  invoice list [--status S] [--limit N]        newest first
+  invoice cancel UID                           while the payer has not paid
+  invoice watch UID                            one line per change until the invoice ends (exit 0);
+      never binds the invoice (only the payer's page joins it)
+${WEBHOOKS_USAGE}
+
+Payers
+  pay UID --url URL [--paid] [--photo FILE] [--json]
+      the payer's side in a terminal: joins the invoice (binding it to this machine's IP),
+      shows the status and the card, asks you to press Enter once you have paid (--paid: at
+      once), and sends FILE if the trader asks for a receipt photo (asked for otherwise).
+      Exit 0 when the invoice succeeds, 1 when it ends otherwise. With a sandbox merchant's
+      invoice (admin create-merchant --sandbox) the simulated trader answers within seconds.
 
 Traders (through the HTTP API; invoices are named by their number, ID, as
 \`GET /v1/trader/invoices\` lists them: the UID is the payer's secret)
@@ -64,6 +89,23 @@ const OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   out: { type: 'string' },
+  // Merchant, sandbox, webhook and ledger commands (see USAGE).
+  title: { type: 'string' },
+  amount: { type: 'string' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
+  sandbox: { type: 'boolean' },
+  'return-url': { type: 'string' },
+  'forward-to': { type: 'string' },
+  events: { type: 'string' },
+  photo: { type: 'string' },
+  trader: { type: 'string' },
+  account: { type: 'string' },
+  bps: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  format: { type: 'string' },
+  paid: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -128,6 +170,10 @@ async function ensureDemo(system: System): Promise<DemoData> {
   if (fs.existsSync(file)) {
     const demo = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoData;
     if (await system.merchants.authenticate(demo.accessToken)) {
+      // Demo data made before the ledger existed: give its trader the demo deposit too.
+      if ((await system.ledger.traderBalance(demo.traderId)).deposit === 0) {
+        await system.ledger.deposit(demo.traderId, '10000.00', { type: 'admin', id: null }, 'Demo deposit');
+      }
       const invoice = await system.invoices.findByUid(demo.invoiceUid);
       if (invoice && invoice.status === OPEN_STATUS) return { ...demo, invoiceId: invoice.id };
       const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
@@ -138,6 +184,8 @@ async function ensureDemo(system: System): Promise<DemoData> {
   }
   const merchant = await system.merchants.create('Demo merchant');
   const trader = await system.accounts.create('trader', 'Demo trader');
+  // The demo trader can take invoices with the deposit gate on (REQUIRE_TRADER_DEPOSIT).
+  await system.ledger.deposit(trader.id, '10000.00', { type: 'admin', id: null }, 'Demo deposit');
   const admin = await system.accounts.create('admin', 'Demo admin');
   const invoice = await system.invoices.create(merchant.merchantId, { title: 'Demo order #1', price: '1500.00' });
   const demo: DemoData = {
@@ -264,8 +312,11 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
   switch (sub) {
     case 'create-merchant': {
       const name = required(values.name, '--name');
-      const r = await withSystem(values, (s) => s.merchants.create(name));
-      print(values, r, `Merchant ${r.merchantId} created.\naccess_token: ${r.accessToken}\n(shown once; it is stored hashed)`);
+      const sandbox = values.sandbox === true;
+      const r = await withSystem(values, (s) => s.merchants.create(name, { sandbox }));
+      const what = sandbox ? 'Sandbox merchant' : 'Merchant';
+      const note = sandbox ? '\nIts invoices are served by the simulated trader: test card, no real money (README.md, "Sandbox").' : '';
+      print(values, r, `${what} ${r.merchantId} created.\naccess_token: ${r.accessToken}\n(shown once; it is stored hashed)${note}`);
       return 0;
     }
     case 'rotate-key': {
@@ -315,6 +366,16 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
       print(values, r, `Backed up ${config.dataDir} to ${r.file} (${r.bytes} bytes). Keep the master key apart from it.`);
       return 0;
     }
+    case 'deposit':
+    case 'withdraw':
+    case 'payout':
+    case 'adjust':
+    case 'set-fee':
+    case 'set-reward':
+    case 'set-rate':
+    case 'balances':
+    case 'export-ledger':
+      return ledgerAdmin(sub, args, values, { withSystem: (fn) => withSystem(values, fn), usage: (m) => new UsageError(m) });
     default:
       throw new UsageError(`unknown admin command "${sub ?? ''}"`);
   }
@@ -377,11 +438,46 @@ export async function main(argv: string[]): Promise<number> {
         return await admin(sub, rest, values);
       case 'trader':
         return await trader(sub, rest, values);
+      case 'invoice': {
+        const { invoiceCommand } = await import('./merchant.ts');
+        return await invoiceCommand(sub, rest, {
+          url: values.url ?? process.env.NLTRADE_URL,
+          token: values.token ?? process.env.NLTRADE_TOKEN,
+          json: values.json === true,
+          title: values.title,
+          amount: values.amount,
+          returnUrl: values['return-url'],
+          status: values.status,
+          limit: values.limit,
+        });
+      }
+      case 'webhooks': {
+        const { webhooksCommand } = await import('./webhooks.ts');
+        return await webhooksCommand(sub, {
+          url: values.url ?? process.env.NLTRADE_URL,
+          token: values.token ?? process.env.NLTRADE_TOKEN,
+          forwardTo: values['forward-to'],
+          events: values.events,
+          json: values.json === true,
+        });
+      }
+      case 'pay': {
+        const url = required(values.url ?? process.env.NLTRADE_URL, '--url (or NLTRADE_URL)');
+        const { pay } = await import('./pay.ts');
+        return await pay({
+          url,
+          uid: required(sub, 'the invoice UID'),
+          photo: values.photo,
+          paid: values.paid === true,
+          json: values.json === true,
+        });
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    // merchant.ts's usage errors carry the name: it is loaded lazily and cannot import this class.
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'UsageError')) {
       console.error(`nltrade: ${err.message}\n\n${USAGE}`);
       return 2;
     }
@@ -397,6 +493,8 @@ export async function main(argv: string[]): Promise<number> {
 /** The server's AppError and the SDK's NlTradeError, without loading either to ask `instanceof`. */
 function isCatalogError(err: unknown): err is Error & { code: string } {
   return (
-    err instanceof Error && (err.name === 'AppError' || err.name === 'NlTradeError') && typeof (err as { code?: unknown }).code === 'string'
+    err instanceof Error &&
+    (err.name === 'AppError' || err.name === 'NlTradeError' || err.name === 'MerchantApiError') &&
+    typeof (err as { code?: unknown }).code === 'string'
   );
 }

@@ -94,6 +94,8 @@ for (const kind of await dbKinds()) {
             TRUST_PROXY: '127.0.0.1/32',
             RSA_KEY_BITS: '2048',
             LOG_LEVEL: 'warn',
+            // The trader here has no deposit: this test is about the proxy, not the ledger.
+            REQUIRE_TRADER_DEPOSIT: '0',
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         });

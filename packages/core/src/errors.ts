@@ -30,8 +30,18 @@ export const ERROR_CATALOG = {
   IP_NOT_BOUND: { status: 409, message: 'Open the invoice (join its realtime room) before acting on it', refusal: true },
   CONCURRENT_UPDATE: { status: 409, message: 'The invoice changed at the same time; try again', refusal: true },
   UPLOAD_IN_PROGRESS: { status: 409, message: 'A receipt photo for this invoice is already being uploaded', refusal: true },
+  INSUFFICIENT_DEPOSIT: {
+    status: 409,
+    message: 'Your available deposit does not cover this invoice; top up your deposit first',
+    refusal: true,
+  },
+  INSUFFICIENT_FUNDS: { status: 409, message: 'This would take the account below zero', refusal: true },
+  // The Idempotency-Key codes are v1-only and say nothing about the invoice, so they are not
+  // refusals: were one ever raised on the legacy surface it must not read as "no such invoice".
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, message: 'A request with this Idempotency-Key is still being processed; retry later' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was already used with other parameters' },
   RATE_LIMITED: { status: 429, message: 'Too many requests' },
   INTERNAL: { status: 500, message: 'Internal server error' },
   UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable' },

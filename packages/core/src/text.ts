@@ -38,7 +38,13 @@ export function isInvoiceId(value: unknown): value is string {
  */
 export const TOKEN_PREFIXES = { merchant: 'nlm', trader: 'nlt', admin: 'nla' } as const;
 export type TokenOwner = keyof typeof TOKEN_PREFIXES;
-export const TOKEN_RE = /^nl[mta]_[A-Za-z0-9_-]{43}$/;
+/**
+ * A sandbox merchant's token says so (`nlm_test_…`), so a test key pasted into production
+ * settings is caught by eye or by a scanner. What makes a merchant sandbox is its record,
+ * not the prefix.
+ */
+export const SANDBOX_TOKEN_PREFIX = `${TOKEN_PREFIXES.merchant}_test`;
+export const TOKEN_RE = /^(?:nl[mta]|nlm_test)_[A-Za-z0-9_-]{43}$/;
 /** Longer than any token we issue; anything longer is refused before hashing. */
 export const MAX_TOKEN_LENGTH = 200;
 

@@ -1,5 +1,6 @@
 import type { ErrorCode } from './errors.ts';
 import type { Locale, Status } from './statuses.ts';
+import type { WebhookEvent, WebhookEventType } from './webhooks.ts';
 
 /** Who the invoice is bound to, as the viewer may know it (the IP itself only for its owner). */
 export type Binding = 'nobody' | 'you' | 'another';
@@ -39,6 +40,8 @@ export interface CheckoutView {
   ip: string | null;
   /** Whether a payer has opened the invoice, and whether it is the viewer. */
   boundTo: Binding;
+  /** A sandbox merchant's test invoice: a simulated trader, a test card, no real money. */
+  sandbox: boolean;
 }
 
 /**
@@ -75,6 +78,8 @@ export interface StaffInvoiceView {
   /** True when `approvePhoto` is a receipt photo stored by this server for this invoice. */
   approvePhotoHosted: boolean;
   resolution: string | null;
+  /** A sandbox merchant's test invoice, served by the simulated trader (only administrators ever see one). */
+  sandbox: boolean;
 }
 
 /**
@@ -93,6 +98,8 @@ export interface WatchView {
   updatedAt: string;
   /** Whether a payer has opened the invoice (its IP is bound). */
   payerBound: boolean;
+  /** A sandbox merchant's test invoice, served by the simulated trader. */
+  sandbox: boolean;
 }
 
 /** One line of an invoice's history, as the v1 API shows it. */
@@ -175,6 +182,11 @@ export interface ClientToServerEvents {
    * administrator any.
    */
   'invoice:watch': (target: unknown) => void;
+  /**
+   * Streams the merchant's webhook events to this socket (`nltrade webhooks listen`),
+   * authenticated by a merchant token in the handshake; `{events?: [...]}` filters them.
+   */
+  'webhooks:listen': (options: unknown) => void;
 }
 
 export interface ServerToClientEvents {
@@ -185,6 +197,11 @@ export interface ServerToClientEvents {
   /** To watchers: the watch view, right after `invoice:watch` and after every change. */
   'invoice:status': (view: WatchView) => void;
   'invoice:error': (error: RealtimeError) => void;
+  /** After `webhooks:listen`: the stream is on, with these event types (null = all). */
+  'webhooks:listening': (info: { events: WebhookEventType[] | null }) => void;
+  /** Each of the merchant's events, as a webhook would carry it (unsigned: the listener signs). */
+  'webhooks:event': (event: WebhookEvent) => void;
+  'webhooks:error': (error: RealtimeError) => void;
 }
 
 export const REALTIME_PATH = '/socket.io';

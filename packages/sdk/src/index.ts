@@ -10,3 +10,21 @@
  */
 export * from './browser.ts';
 export { historyOf, type LegacyInvoice, RemoteInvoiceClient, type RemoteInvoiceClientOptions } from './legacy.ts';
+export {
+  type CreateInvoiceInput,
+  type InvoiceList,
+  type InvoiceListFilter,
+  MerchantApiError,
+  MerchantClient,
+  type MerchantClientOptions,
+  type MerchantInvoice,
+  type PostOptions,
+  type TimeBound,
+} from './v1.ts';
+export {
+  signWebhook,
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookVerificationCode,
+  WebhookVerificationError,
+} from './webhooks.ts';

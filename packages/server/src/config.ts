@@ -69,6 +69,14 @@ export interface Config {
   readonly idempotencyTtlSeconds: number;
   /** How long the simulated sandbox trader takes for each of its moves. */
   readonly sandboxDelayMs: number;
+  /** The code of the settlement currency merchants are credited in (`recive_value`). */
+  readonly settlementCurrency: string;
+  /** A merchant's fee, in basis points of the settlement value, unless set for that merchant. */
+  readonly merchantFeeBps: number;
+  /** A trader's reward, in basis points of the settlement value, unless set for that trader. */
+  readonly traderRewardBps: number;
+  /** Whether a trader needs an available deposit covering an invoice to take it. */
+  readonly requireTraderDeposit: boolean;
 }
 
 export type ConfigOverrides = Partial<{ -readonly [K in keyof Config]: Config[K] }>;
@@ -394,6 +402,40 @@ export const SETTINGS: readonly Setting[] = [
     default: '2000',
     parse: integer(0, 600_000),
     doc: "how long the sandbox's simulated trader takes for each of its moves (ms)",
+  },
+  {
+    key: 'settlementCurrency',
+    env: 'SETTLEMENT_CURRENCY',
+    default: 'USDT',
+    parse: (raw) => {
+      if (!/^[A-Z][A-Z0-9]{1,9}$/.test(raw)) throw new Invalid('must be a currency code such as USDT (2 to 10 capital letters or digits)');
+      return raw;
+    },
+    doc: 'the currency merchants are credited in and trader deposits are held in (`recive_value` is in it)',
+  },
+  {
+    key: 'merchantFeeBps',
+    env: 'MERCHANT_FEE_BPS',
+    default: '0',
+    parse: integer(0, 10_000),
+    doc: "a merchant's fee in basis points of each successful invoice's settlement value, unless set for that merchant",
+  },
+  {
+    key: 'traderRewardBps',
+    env: 'TRADER_REWARD_BPS',
+    default: '0',
+    parse: integer(0, 10_000),
+    doc: "a trader's reward in basis points of each successful invoice's settlement value, unless set for that trader",
+  },
+  {
+    key: 'requireTraderDeposit',
+    env: 'REQUIRE_TRADER_DEPOSIT',
+    default: '1',
+    parse: (raw) => {
+      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
+      return raw === '1';
+    },
+    doc: 'whether a trader needs an available deposit covering an invoice to take it (`1`) or not (`0`)',
   },
 ];
 

@@ -119,7 +119,8 @@ export class Metrics {
 
     new Gauge({
       name: 'nltrade_invoices',
-      help: 'Invoices in the database, by status',
+      // Sandbox invoices are left out: a test invoice left open must not trip a real queue alert.
+      help: 'Invoices in the database (sandbox ones left out), by status',
       labelNames: ['status'],
       registers,
       async collect() {
@@ -130,12 +131,32 @@ export class Metrics {
           const rows = await system.storage.db
             .selectFrom('invoices')
             .select((eb) => ['status', eb.fn.countAll<number | string | bigint>().as('n')])
+            .where('sandbox', '=', 0)
             .groupBy('status')
             .execute();
           for (const status of STATUSES) this.set({ status }, 0);
           for (const row of rows) if (KNOWN_STATUSES.has(row.status)) this.set({ status: row.status }, Number(row.n));
         } catch (err) {
           failed('invoices by status', err);
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'nltrade_webhook_deliveries_pending',
+      help: 'Webhook deliveries not yet delivered nor finally failed: all of them, and those due now (due = waiting for a sender)',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset();
+        const system = self.#system;
+        if (!system) return;
+        try {
+          const { pending, due } = await system.webhooks.queueStats();
+          this.set({ state: 'pending' }, pending);
+          this.set({ state: 'due' }, due);
+        } catch (err) {
+          failed('webhook deliveries', err);
         }
       },
     });

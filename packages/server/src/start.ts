@@ -8,7 +8,9 @@ import { serveMetrics } from './metrics.ts';
 import { attachRealtime, type Realtime, type RealtimeOptions } from './realtime/server.ts';
 import { drainHttp } from './shutdown.ts';
 import { createSystem, type System } from './system.ts';
+import { SandboxTrader, type SandboxTraderOptions } from './workers/sandbox-trader.ts';
 import { Sweeper, type SweeperOptions } from './workers/sweeper.ts';
+import { type DelivererOptions, WebhookDeliverer } from './workers/webhooks.ts';
 
 export interface RunningServer {
   readonly system: System;
@@ -17,6 +19,10 @@ export interface RunningServer {
   readonly url: string;
   readonly realtime: Realtime;
   readonly sweeper: Sweeper;
+  /** The simulated trader of sandbox merchants' invoices. */
+  readonly sandboxTrader: SandboxTrader;
+  /** Sends webhook deliveries (signed, in order per endpoint, retried). */
+  readonly webhooks: WebhookDeliverer;
   /** `/metrics` on its own port when `METRICS_PORT` is set. */
   readonly metricsUrl: string | undefined;
   /**
@@ -41,6 +47,10 @@ export interface StartOptions {
   realtime?: Partial<RealtimeOptions>;
   /** `start: false` leaves the sweeper to the caller (tests drive `runOnce` with a ManualClock). */
   sweeper?: SweeperOptions & { start?: boolean };
+  /** `start: false` leaves the simulated sandbox trader to the caller (`runOnce`). */
+  sandboxTrader?: Partial<SandboxTraderOptions> & { start?: boolean };
+  /** `start: false` leaves webhook delivery to the caller (`runOnce`). */
+  webhooks?: Partial<DelivererOptions> & { start?: boolean };
   /** A worker of `nltrade serve --workers N`: connections come from the primary, which holds the port. */
   clusterWorker?: boolean;
 }
@@ -71,6 +81,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     onError: (err) => app.log.error({ err }, 'sweeper error'),
     ...options.sweeper,
   });
+  const sandboxTrader = SandboxTrader.forSystem(system, {
+    delayMs: config.sandboxDelayMs,
+    onError: (err) => app.log.error({ err }, 'sandbox trader error'),
+    ...options.sandboxTrader,
+  });
+  const webhooks = new WebhookDeliverer(
+    { db: system.storage.db, dialect: system.storage.dialect, clock: system.clock, bus: system.bus, webhooks: system.webhooks },
+    {
+      retryBaseMs: config.webhookRetryBaseMs,
+      retryForMs: config.webhookRetryForSeconds * 1000,
+      timeoutMs: config.webhookTimeoutSeconds * 1000,
+      allowPrivate: config.webhookAllowPrivate,
+      onError: (err) => app.log.error({ err }, 'webhook delivery error'),
+      ...options.webhooks,
+    },
+  );
   system.metrics.observeSockets(() => realtime.stats());
   system.metrics.collectProcessMetrics();
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
@@ -96,6 +122,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sweeper.start();
     system.photos.removeOrphans().catch((err: unknown) => app.log.error({ err }, 'photo cleanup failed'));
   }
+  if (options.sandboxTrader?.start !== false) sandboxTrader.start();
+  if (options.webhooks?.start !== false) webhooks.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -105,6 +133,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     app,
     realtime,
     sweeper,
+    sandboxTrader,
+    webhooks,
     metricsUrl: metricsServer?.url,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     close() {
@@ -114,7 +144,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         stopAccepting?.();
         app.log.info('shutting down: finishing the requests in flight');
         const timeoutMs = config.shutdownTimeoutSeconds * 1000;
-        await Promise.all([sweeper.stop(), drainHttp(app, realtime, { timeoutMs, log: app.log })]);
+        await Promise.all([sweeper.stop(), sandboxTrader.stop(), webhooks.stop(), drainHttp(app, realtime, { timeoutMs, log: app.log })]);
         await metricsServer?.close();
         app.log.info('shut down');
         if (!options.system) await system.close();

@@ -9,8 +9,10 @@ import { flushLogger, type Logger, silentLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { AccountService } from './services/accounts.ts';
 import { InvoiceService } from './services/invoices.ts';
+import { LedgerService } from './services/ledger.ts';
 import { MerchantService } from './services/merchants.ts';
 import { PhotoService } from './services/photos.ts';
+import { WebhookService } from './services/webhooks.ts';
 import { openStorage, type Storage, secureDataDir } from './storage/db.ts';
 
 /** Everything a server process (or an admin command) works with, without the HTTP layer. */
@@ -23,7 +25,11 @@ export interface System {
   readonly merchants: MerchantService;
   readonly accounts: AccountService;
   readonly invoices: InvoiceService;
+  /** The double-entry ledger: balances, deposits, fees, rates; its hook commits with every invoice change. */
+  readonly ledger: LedgerService;
   readonly photos: PhotoService;
+  /** Merchants' webhook endpoints; every invoice change queues its deliveries in its own transaction. */
+  readonly webhooks: WebhookService;
   /** RSA private-key operations (legacy API decryption) in worker threads, started on first use. */
   readonly rsa: RsaPool;
   /** The durable event log: other processes' changes reach this one's bus through it (once started). */
@@ -63,8 +69,21 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     loadPem: (keyId) => merchants.privateKeyPem(keyId),
     onWarning: (message) => log.warn(message),
   });
+  const ledger = new LedgerService(
+    storage.db,
+    clock,
+    {
+      currency: config.settlementCurrency,
+      merchantFeeBps: config.merchantFeeBps,
+      traderRewardBps: config.traderRewardBps,
+      requireTraderDeposit: config.requireTraderDeposit,
+      rate: config.rate,
+    },
+    storage.dialect,
+  );
   const invoices = new InvoiceService(storage.db, bus, eventLog, clock, {
     rate: config.rate,
+    rateOf: (merchantId) => ledger.rateFor(merchantId),
     paymentTimeoutSeconds: config.paymentTimeoutSeconds,
     acceptTimeoutSeconds: config.acceptTimeoutSeconds,
     traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
@@ -72,6 +91,9 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     photoTimeoutSeconds: config.photoTimeoutSeconds,
     publicUrl: config.publicUrl,
   });
+  const webhooks = new WebhookService(storage.db, clock, masterKey, { allowPrivate: config.webhookAllowPrivate });
+  invoices.onChange(webhooks.hook);
+  invoices.onChange(ledger.hook);
   const metrics = new Metrics(log);
   const limits = createLimits(config, storage, clock, options.limits);
   limits.log = log;
@@ -84,11 +106,13 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     merchants,
     accounts: new AccountService(storage.db, clock),
     invoices,
+    ledger,
     photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl, {
       decodeThreads: config.photoDecodeThreads,
       decodeQueue: config.photoDecodeQueue,
       maxPixels: config.photoMaxPixels,
     }),
+    webhooks,
     rsa,
     eventLog,
     log,

@@ -54,6 +54,7 @@ export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): 
     // Who holds an invoice is the holder's business: others learn only that someone does.
     ip: boundTo === 'you' ? invoice.ip : null,
     boundTo,
+    sandbox: invoice.sandbox,
   };
   if (viewerIp !== undefined) view.viewerIp = viewerIp;
   return view;
@@ -92,6 +93,7 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPh
     approvePhoto: invoice.approvePhoto,
     approvePhotoHosted: hostedPhoto,
     resolution: invoice.resolution,
+    sandbox: invoice.sandbox,
   };
 }
 
@@ -152,5 +154,6 @@ export function watchView(invoice: Invoice, showUid: boolean): WatchView {
     version: invoice.version,
     updatedAt: new Date(invoice.updatedAt).toISOString(),
     payerBound: invoice.ip !== null,
+    sandbox: invoice.sandbox,
   };
 }

@@ -61,6 +61,7 @@ for (const kind of await dbKinds()) {
         'previousAmount',
         'resolution',
         'returnUrl',
+        'sandbox',
         'serverTime',
         'status',
         'statusLabel',

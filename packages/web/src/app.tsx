@@ -220,6 +220,11 @@ export function App() {
       </header>
 
       <main id="main" class="card" data-status={view?.status ?? ''} data-testid="checkout">
+        {showInvoice && view.sandbox && (
+          <p class="sandbox-banner" role="note" data-testid="sandbox">
+            <strong>{t.sandboxTitle}</strong> {t.sandboxText}
+          </p>
+        )}
         {showInvoice && (
           <div class="invoice-head">
             <p class="eyebrow">{t.invoice}</p>

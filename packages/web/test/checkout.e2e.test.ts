@@ -369,6 +369,21 @@ describe('hosted checkout page (real server, headless Chromium)', { skip: noBrow
     assert.deepEqual(problems, []);
   });
 
+  test('a sandbox invoice says it is a test, in both languages; a real one does not', async () => {
+    const test = await h.system.invoices.create(h.merchantId, { title: 'Sandbox order', price: '250', sandbox: true });
+    const { page } = await open({ viewport: VIEWPORTS.mobile });
+    await page.goto(`${h.url}/pay/${test.uid}`);
+    await waitFor(page, 'sandbox');
+    assert.match(await text(page, 'sandbox'), /Тестовий режим/);
+    await screenshots(page, '20-sandbox');
+    await page.goto(`${h.url}/pay/${test.uid}?lang=en`);
+    await waitFor(page, 'sandbox');
+    assert.match(await text(page, 'sandbox'), /Test mode.*do not send real money/);
+    await page.goto(`${h.url}/pay/${await h.invoice('250')}`);
+    await waitFor(page, 'title');
+    assert.equal(await page.getByTestId('sandbox').count(), 0);
+  });
+
   test('an unknown invoice says so', async () => {
     const { page } = await open({ viewport: VIEWPORTS.desktop });
     await page.goto(`${h.url}/pay/${'z'.repeat(30)}`);

@@ -4,13 +4,17 @@ import type { System } from '../system.ts';
 import { clientIp, compileTrust } from './client-ip.ts';
 import { httpServerOptions } from './connection-limit.ts';
 import { installErrorHandling, toErrorBody } from './errors.ts';
+import { installOpenApi } from './openapi.ts';
 import { installLimits } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { balancesRoutes } from './routes/balances.ts';
 import { checkoutRoutes } from './routes/checkout.ts';
 import { legacyRoutes } from './routes/legacy.ts';
 import { installOps } from './routes/ops.ts';
 import { traderRoutes } from './routes/trader.ts';
+import { v1Routes } from './routes/v1.ts';
 import { defaultWebDistDir, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
@@ -65,12 +69,17 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   // Connections per client, the unknown-token lockout, and the store route budgets count in.
   installLimits(app, system);
 
+  // Before every route: the OpenAPI generator collects routes as they are added.
+  await installOpenApi(app);
   // Kept for monitors set up before /healthz and /readyz.
   app.get('/health', async () => ({ status: true, response: { data: { ok: true } } }));
   await app.register(legacyRoutes, { system });
   await app.register(checkoutRoutes, { system });
   await app.register(traderRoutes, { system });
   await app.register(adminRoutes, { system });
+  await app.register(balancesRoutes, { system });
+  await app.register(v1Routes, { system });
+  await app.register(webhookRoutes, { system });
   await app.register(webRoutes, { distDir: webDistDir });
 
   return app;

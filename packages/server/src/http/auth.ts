@@ -1,6 +1,7 @@
 import { AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Account, Role } from '../services/accounts.ts';
+import type { Merchant } from '../services/merchants.ts';
 import type { Principal } from '../services/principal.ts';
 import { plausibleToken } from '../services/tokens.ts';
 import type { System } from '../system.ts';
@@ -59,4 +60,25 @@ export function accountOf(request: FastifyRequest): Account {
   const account = accounts.get(request);
   if (!account) throw new AppError('UNAUTHORIZED');
   return account;
+}
+
+const merchants = new WeakMap<FastifyRequest, Merchant>();
+
+/**
+ * Authenticates every route of the (encapsulated) plugin with a merchant's access token (the
+ * same token as the legacy API), before the body is parsed or validated.
+ */
+export function guardMerchant(app: FastifyInstance, system: System): void {
+  app.addHook('onRequest', async (request) => {
+    const merchant = await system.merchants.authenticate(bearerToken(request));
+    if (!merchant) throw new AppError('UNAUTHORIZED');
+    merchants.set(request, merchant);
+  });
+}
+
+/** The merchant `guardMerchant` authenticated for this request. */
+export function merchantOf(request: FastifyRequest): Merchant {
+  const merchant = merchants.get(request);
+  if (!merchant) throw new AppError('UNAUTHORIZED');
+  return merchant;
 }

@@ -64,15 +64,20 @@ export class LegacyApi {
       const old = await rsa.decrypt(merchantId, retired, ciphertext);
       throw old.request === null ? undecryptable() : new AppError('KEY_TOO_OLD');
     }
-    return this.#dispatch(merchantId, outcome.request, clientIp);
+    return this.#dispatch(merchantId, outcome.request, clientIp, found.merchant.sandbox);
   }
 
-  async #dispatch(merchantId: string, request: LegacyRequest, clientIp: string): Promise<LegacyAnswer<unknown>> {
+  async #dispatch(merchantId: string, request: LegacyRequest, clientIp: string, sandbox: boolean): Promise<LegacyAnswer<unknown>> {
     const { invoices } = this.#system;
     switch (requestType(request)) {
       case 'create': {
         // `return_url` is ours (old clients never send it): where the checkout page sends the payer back.
-        const invoice = await invoices.create(merchantId, { title: request.title, price: request.price, returnUrl: request.return_url });
+        const invoice = await invoices.create(merchantId, {
+          title: request.title,
+          price: request.price,
+          returnUrl: request.return_url,
+          sandbox,
+        });
         return answer({ yourLink: invoice.uid });
       }
       case 'get': {

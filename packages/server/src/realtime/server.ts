@@ -18,6 +18,7 @@ import type { Slot } from '../limits/index.ts';
 import type { Invoice } from '../services/invoices.ts';
 import type { System } from '../system.ts';
 import { checkoutView, watchView } from '../views.ts';
+import { attachWebhookListen } from './webhooks.ts';
 
 export type { ClientToServerEvents, ServerToClientEvents };
 
@@ -57,7 +58,8 @@ function showsUid(principal: Principal | null | undefined): boolean {
 function mayWatch(principal: Principal, invoice: Invoice): boolean {
   if (principal.kind === 'merchant') return principal.merchant.id === invoice.merchantId;
   if (principal.account.role === 'admin') return true;
-  return invoice.traderId === principal.account.id;
+  // Sandbox invoices are the simulated trader's, which has no token: no real trader watches one.
+  return !invoice.sandbox && invoice.traderId === principal.account.id;
 }
 
 /** `{uid}` or `{id}` (or the bare string); anything else names no invoice. */
@@ -189,6 +191,12 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     );
   };
   const unsubscribe = system.bus.subscribe(onEvent);
+  // `webhooks:listen` (the CLI's `nltrade webhooks listen`): a merchant's events on this socket.
+  const stopWebhookListen = attachWebhookListen(io, system, {
+    countGuess: (ip) => guesses.count(ip),
+    errorPayload,
+    onError: (err) => opts.onError(err),
+  });
 
   io.on('connection', (socket: RealtimeSocket) => {
     socket.data.ip = ipOfRequest.get(socket.request) ?? clientIp(socket.request, trust);
@@ -284,6 +292,7 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     },
     async close() {
       unsubscribe();
+      stopWebhookListen();
       io.local.disconnectSockets(true);
       // Closes the engine's clients but not the HTTP server, which Fastify owns and closes.
       io.engine.close();

@@ -89,7 +89,10 @@ export interface HistoryEntry {
 }
 
 export interface InvoiceSettings {
+  /** NLTRADE_RATE: the rate when `rateOf` is not given. */
   readonly rate: string;
+  /** The stored rate for a new invoice of this merchant (the ledger's rate setting). */
+  readonly rateOf?: ((merchantId: string) => Promise<string>) | undefined;
   readonly paymentTimeoutSeconds: number;
   readonly acceptTimeoutSeconds: number;
   readonly traderCheckTimeoutSeconds: number;
@@ -128,6 +131,11 @@ export interface ListFilter {
   traderId?: string;
   /** Invoices open to take (`not approve exchange`) or owned by this trader. */
   openOrTrader?: string;
+  /**
+   * With `openOrTrader`: open invoices worth more than this (settlement minor units, the
+   * trader's available deposit) are left out, in the query, so a page is still full.
+   */
+  openUpToReciveMinor?: number;
   limit?: number;
   /** Return invoices with id lower than this (keyset pagination, newest first). */
   before?: string;
@@ -273,6 +281,7 @@ export class InvoiceService {
     const paymentTimeout = cleanPaymentTimeout(input.paymentTimeout, this.#settings.paymentTimeoutSeconds);
     const start = initialState(now, this.#timeouts({ paymentTimeout }));
     const uid = newUid();
+    const rate = this.#settings.rateOf ? await this.#settings.rateOf(merchantId) : this.#settings.rate;
     const row = await this.#db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('invoices')
@@ -282,8 +291,8 @@ export class InvoiceService {
           trader_id: null,
           title,
           send_minor: sendMinor,
-          recive_minor: convertAtRate(sendMinor, this.#settings.rate),
-          rate: this.#settings.rate,
+          recive_minor: convertAtRate(sendMinor, rate),
+          rate,
           card: null,
           status: start.status,
           version: 1,
@@ -431,7 +440,13 @@ export class InvoiceService {
     if (filter.traderId) q = q.where('trader_id', '=', Number(filter.traderId));
     if (filter.openOrTrader) {
       const traderId = Number(filter.openOrTrader);
-      q = q.where((eb) => eb.or([eb('status', '=', OPEN_STATUS), eb('trader_id', '=', traderId)]));
+      const cap = filter.openUpToReciveMinor;
+      q = q.where((eb) =>
+        eb.or([
+          cap === undefined ? eb('status', '=', OPEN_STATUS) : eb.and([eb('status', '=', OPEN_STATUS), eb('recive_minor', '<=', cap)]),
+          eb('trader_id', '=', traderId),
+        ]),
+      );
     }
     if (filter.before) q = q.where('id', '<', Number(filter.before));
     if (filter.createdGte !== undefined) q = q.where('created_at', '>=', filter.createdGte);

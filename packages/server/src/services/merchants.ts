@@ -12,7 +12,15 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 export interface Merchant {
   readonly id: string;
   readonly name: string;
+  /** A sandbox merchant's invoices are served by the simulated trader (workers/sandbox-trader.ts), never by real ones. */
+  readonly sandbox: boolean;
 }
+
+const merchantOf = (row: { id: number; name: string; sandbox: number }): Merchant => ({
+  id: String(row.id),
+  name: row.name,
+  sandbox: Number(row.sandbox) === 1,
+});
 
 export interface MerchantAuth {
   readonly merchant: Merchant;
@@ -44,7 +52,14 @@ const authQuery = (db: Kysely<Database>) =>
   db
     .selectFrom('merchants')
     .innerJoin('merchant_keys', 'merchant_keys.merchant_id', 'merchants.id')
-    .select(['merchants.id as merchant_id', 'merchants.name', 'merchant_keys.id as key_id', 'merchant_keys.bits', 'merchant_keys.state'])
+    .select([
+      'merchants.id as merchant_id',
+      'merchants.name',
+      'merchants.sandbox',
+      'merchant_keys.id as key_id',
+      'merchant_keys.bits',
+      'merchant_keys.state',
+    ])
     .where('merchants.token_hash', '=', HASH_PARAMETER)
     .orderBy('merchant_keys.id', 'desc')
     .limit(RETIRED_KEYS_RECOGNISED + 1);
@@ -75,28 +90,36 @@ export class MerchantService {
     if (this.#hashIndex < 0) throw new Error('The merchant key query lost its token parameter');
   }
 
-  /** Creates a merchant with a fresh access token (returned once, stored hashed) and key pair. */
-  async create(name: string): Promise<{ merchantId: string; accessToken: string }> {
+  /**
+   * Creates a merchant with a fresh access token (returned once, stored hashed) and key pair.
+   * A sandbox merchant's token starts `nlm_test_`, and its invoices are simulated.
+   */
+  async create(name: string, options: { sandbox?: boolean } = {}): Promise<{ merchantId: string; accessToken: string; sandbox: boolean }> {
     const clean = cleanText(name, { field: 'name', max: LIMITS.accountNameChars, required: true });
-    const accessToken = newToken('merchant');
+    const sandbox = options.sandbox === true;
+    const accessToken = newToken('merchant', { sandbox });
     // Generate before opening the transaction: it takes seconds at 4096 bits.
     const keys = await this.#generate();
     const merchantId = await this.#db.transaction().execute(async (trx) => {
       const row = await trx
         .insertInto('merchants')
-        .values({ name: clean, token_hash: hashToken(accessToken), created_at: this.#clock.now() })
+        .values({ name: clean, token_hash: hashToken(accessToken), created_at: this.#clock.now(), sandbox: sandbox ? 1 : 0 })
         .returning('id')
         .executeTakeFirstOrThrow();
       await this.#insertKey(trx, row.id, keys);
       return row.id;
     });
-    return { merchantId: String(merchantId), accessToken };
+    return { merchantId: String(merchantId), accessToken, sandbox };
   }
 
   async authenticate(token: unknown): Promise<Merchant | null> {
     if (!plausibleToken(token)) return null;
-    const row = await this.#db.selectFrom('merchants').select(['id', 'name']).where('token_hash', '=', hashToken(token)).executeTakeFirst();
-    return row ? { id: String(row.id), name: row.name } : null;
+    const row = await this.#db
+      .selectFrom('merchants')
+      .select(['id', 'name', 'sandbox'])
+      .where('token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    return row ? merchantOf(row) : null;
   }
 
   /**
@@ -116,7 +139,7 @@ export class MerchantService {
     if (!first) return null;
     const keys = rows.map((r) => ({ id: r.key_id, bits: r.bits, state: r.state }));
     const auth: MerchantAuth = {
-      merchant: { id: String(first.merchant_id), name: first.name },
+      merchant: merchantOf({ id: first.merchant_id, name: first.name, sandbox: first.sandbox }),
       keys: [...keys.filter((k) => k.state === 'current'), ...keys.filter((k) => k.state === 'retired')],
     };
     // Unknown tokens are never cached, so a burst of guesses cannot crowd out real merchants.
@@ -128,8 +151,8 @@ export class MerchantService {
   async get(merchantId: string): Promise<Merchant | null> {
     const id = Number(merchantId);
     if (!Number.isSafeInteger(id)) return null;
-    const row = await this.#db.selectFrom('merchants').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
-    return row ? { id: String(row.id), name: row.name } : null;
+    const row = await this.#db.selectFrom('merchants').select(['id', 'name', 'sandbox']).where('id', '=', id).executeTakeFirst();
+    return row ? merchantOf(row) : null;
   }
 
   /** Makes a new current key; the previous one is retired (still recognised, never accepted). */

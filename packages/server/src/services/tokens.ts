@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { MAX_TOKEN_LENGTH, TOKEN_PREFIXES, TOKEN_RE, type TokenOwner, UID_LENGTH } from '@nltrade/core';
+import { MAX_TOKEN_LENGTH, SANDBOX_TOKEN_PREFIX, TOKEN_PREFIXES, TOKEN_RE, type TokenOwner, UID_LENGTH } from '@nltrade/core';
 
 /**
  * Tokens carry 256 bits of randomness, so a single SHA-256 is a sufficient one-way hash:
  * there is nothing to brute-force, and lookups stay an indexed equality.
  */
-export function newToken(owner: TokenOwner): string {
-  return `${TOKEN_PREFIXES[owner]}_${randomBytes(32).toString('base64url')}`;
+export function newToken(owner: TokenOwner, options: { sandbox?: boolean } = {}): string {
+  const prefix = options.sandbox && owner === 'merchant' ? SANDBOX_TOKEN_PREFIX : TOKEN_PREFIXES[owner];
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 
 /** A value that could be a token at all; anything else is refused before it is hashed. */

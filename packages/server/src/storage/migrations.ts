@@ -215,6 +215,75 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
       },
     },
+    '0006_ledger': {
+      async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
+        // Double-entry ledger. `balance` is the running sum of the account's lines, kept in
+        // the same transaction as each line; the lines are the truth it is checked against.
+        await idColumn(db.schema.createTable('ledger_accounts'))
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('owner_id', 'text')
+          .addColumn('currency', 'text', (c) => c.notNull())
+          .addColumn('balance', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_accounts_by_code').on('ledger_accounts').columns(['code', 'currency']).unique().execute();
+
+        // Immutable: entries and lines are only ever inserted.
+        await idColumn(db.schema.createTable('ledger_entries'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('currency', 'text', (c) => c.notNull())
+          .addColumn('invoice_id', 'bigint', (c) => c.references('invoices.id'))
+          .addColumn('event_id', 'bigint', (c) => c.references('invoice_history.id'))
+          .addColumn('memo', 'text')
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_entries_by_invoice').on('ledger_entries').columns(['invoice_id']).execute();
+        await db.schema.createIndex('ledger_entries_by_at').on('ledger_entries').columns(['at', 'id']).execute();
+
+        await idColumn(db.schema.createTable('ledger_lines'))
+          .addColumn('entry_id', 'bigint', (c) => c.notNull().references('ledger_entries.id'))
+          .addColumn('account_id', 'bigint', (c) => c.notNull().references('ledger_accounts.id'))
+          .addColumn('amount', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_lines_by_entry').on('ledger_lines').columns(['entry_id']).execute();
+        await db.schema.createIndex('ledger_lines_by_account').on('ledger_lines').columns(['account_id', 'entry_id']).execute();
+
+        // Rates and fees as settings with history: the newest row of (kind, owner) applies;
+        // owner '' is the platform-wide value, otherwise a merchant's or a trader's id.
+        await idColumn(db.schema.createTable('ledger_settings'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('owner_id', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_settings_current').on('ledger_settings').columns(['kind', 'owner_id', 'id']).execute();
+      },
+    },
+    '0007_webhook_delivery_lease': {
+      async up(db: AnyDb) {
+        // A delivery being sent is leased to one process until `lease_until`: several servers
+        // deliver without sending the same event twice, and a process that died mid-delivery
+        // leaves a lease that simply runs out.
+        await db.schema.alterTable('webhook_deliveries').addColumn('lease_owner', 'text').execute();
+        await db.schema.alterTable('webhook_deliveries').addColumn('lease_until', 'bigint').execute();
+        // The head of each endpoint's queue: its oldest pending event.
+        await db.schema
+          .createIndex('webhook_deliveries_queue')
+          .on('webhook_deliveries')
+          .columns(['status', 'endpoint_id', 'event_id'])
+          .execute();
+      },
+    },
   };
 }
 

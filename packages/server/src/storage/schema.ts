@@ -106,6 +106,57 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  ledger_accounts: LedgerAccountsTable;
+  ledger_entries: LedgerEntriesTable;
+  ledger_lines: LedgerLinesTable;
+  ledger_settings: LedgerSettingsTable;
+}
+
+/** One account of the double-entry ledger, in one currency. */
+export interface LedgerAccountsTable {
+  id: Generated<number>;
+  /** `merchant:5`, `trader_deposit:3`, `platform`, `world` (see core's accountCode). */
+  code: string;
+  kind: string;
+  owner_id: string | null;
+  currency: string;
+  /** Running sum of the account's lines (minor units), updated with each line. */
+  balance: Generated<number>;
+  created_at: Millis;
+}
+
+/** A journal entry: immutable, its lines sum to zero. */
+export interface LedgerEntriesTable {
+  id: Generated<number>;
+  kind: string;
+  currency: string;
+  invoice_id: number | null;
+  /** The invoice_history row (the status change) this entry commits with. */
+  event_id: number | null;
+  memo: string | null;
+  actor_type: string;
+  actor_id: string | null;
+  at: Millis;
+}
+
+export interface LedgerLinesTable {
+  id: Generated<number>;
+  entry_id: number;
+  account_id: number;
+  /** Signed minor units. */
+  amount: number;
+}
+
+/** Rate and fee settings with their history; the newest row of (kind, owner_id) applies. */
+export interface LedgerSettingsTable {
+  id: Generated<number>;
+  kind: 'rate' | 'merchant_fee' | 'trader_reward';
+  /** '' = platform-wide; otherwise the merchant's or trader's id. */
+  owner_id: string;
+  value: string;
+  actor_type: string;
+  actor_id: string | null;
+  at: Millis;
 }
 
 export interface IdempotencyKeysTable {
@@ -148,6 +199,9 @@ export interface WebhookDeliveriesTable {
   last_error: string | null;
   delivered_at: Millis | null;
   created_at: Millis;
+  /** Which process is sending it now (migration 0007), until `lease_until`. */
+  lease_owner: string | null;
+  lease_until: Millis | null;
 }
 
 export type InvoiceRow = Selectable<InvoicesTable>;

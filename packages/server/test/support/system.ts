@@ -86,6 +86,8 @@ export async function testSystem(kind: DbKind, overrides: ConfigOverrides = {}, 
       masterKey: randomBytes(32).toString('hex'),
       rsaThreads: 1,
       port: 0,
+      // Tests about other things let traders accept without a deposit; ledger tests turn it on.
+      requireTraderDeposit: false,
       ...overrides,
     },
   );

@@ -55,6 +55,8 @@ export class Harness {
     await this.#listen(0);
     this.merchantId = (await this.system.merchants.create('Test shop')).merchantId;
     this.trader = await this.system.accounts.create('trader', 'Trader Taras');
+    // With REQUIRE_TRADER_DEPOSIT on (the default) the trader needs a deposit covering what it takes.
+    await this.system.ledger.deposit(this.trader.id, '100000.00', { type: 'admin', id: null });
     this.admin = await this.system.accounts.create('admin', 'Admin Olena');
   }
 

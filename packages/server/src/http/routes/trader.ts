@@ -9,12 +9,13 @@ import { AMOUNT_BODY, CARD_BODY, DISPUTE_BODY, EMPTY_BODY, LIST_QUERY, REF_PARAM
 /**
  * The invoice number a trader's request names. A UID works only for an invoice the trader
  * already holds: the UID of an open invoice is the payer's secret, and a UID the trader
- * should not know is answered like a missing one.
+ * should not know is answered like a missing one. So is a sandbox invoice: those are the
+ * simulated trader's alone, and a real trader must not see, take or act on one.
  */
 async function traderKey(system: System, ref: string, traderId: string): Promise<string> {
-  if (isInvoiceId(ref)) return ref;
-  const invoice = isUid(ref) ? await system.invoices.findByUid(ref) : undefined;
-  if (!invoice || invoice.traderId !== traderId) throw new AppError('INVOICE_NOT_FOUND');
+  const byNumber = isInvoiceId(ref);
+  const invoice = byNumber ? await system.invoices.find(ref) : isUid(ref) ? await system.invoices.findByUid(ref) : undefined;
+  if (!invoice || invoice.sandbox || (!byNumber && invoice.traderId !== traderId)) throw new AppError('INVOICE_NOT_FOUND');
   return invoice.id;
 }
 
@@ -32,7 +33,16 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
     const trader = accountOf(request);
     const { status, limit, before } = request.query;
     // Sandbox invoices are the simulated trader's alone.
-    const invoices = await system.invoices.list({ openOrTrader: trader.id, status, limit, before, sandbox: false });
+    // With the deposit gate on, open invoices the trader's available deposit cannot cover are not offered.
+    const cap = system.ledger.requireTraderDeposit ? await system.ledger.available(trader.id) : undefined;
+    const invoices = await system.invoices.list({
+      openOrTrader: trader.id,
+      openUpToReciveMinor: cap,
+      status,
+      limit,
+      before,
+      sandbox: false,
+    });
     return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id })) };
   });
 
