@@ -162,6 +162,16 @@ interface DemoData {
   invoiceUid: string;
   /** The demo invoice's number, which traders use (they never see the UID). */
   invoiceId: string;
+  /** A sandbox merchant: its invoices are served by the simulated trader (added to older demo data on start). */
+  sandboxMerchantId?: string;
+  sandboxAccessToken?: string;
+}
+
+/** Gives demo data a sandbox merchant when it has none (made before the sandbox existed). */
+async function withSandboxMerchant(system: System, demo: DemoData): Promise<DemoData> {
+  if (demo.sandboxAccessToken && (await system.merchants.authenticate(demo.sandboxAccessToken))) return demo;
+  const sandbox = await system.merchants.create('Demo sandbox merchant', { sandbox: true });
+  return { ...demo, sandboxMerchantId: sandbox.merchantId, sandboxAccessToken: sandbox.accessToken };
 }
 
 /** Demo accounts are made once and kept in DATA_DIR/demo.json so every start prints the same ones. */
@@ -175,10 +185,15 @@ async function ensureDemo(system: System): Promise<DemoData> {
         await system.ledger.deposit(demo.traderId, '10000.00', { type: 'admin', id: null }, 'Demo deposit');
       }
       const invoice = await system.invoices.findByUid(demo.invoiceUid);
-      if (invoice && invoice.status === OPEN_STATUS) return { ...demo, invoiceId: invoice.id };
-      const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
-      const updated = { ...demo, invoiceUid: fresh.uid, invoiceId: fresh.id };
-      fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
+      const withSandbox = await withSandboxMerchant(system, demo);
+      let updated: DemoData;
+      if (invoice && invoice.status === OPEN_STATUS) {
+        updated = { ...withSandbox, invoiceId: invoice.id };
+      } else {
+        const fresh = await system.invoices.create(demo.merchantId, { title: 'Demo order #2', price: '1500.00' });
+        updated = { ...withSandbox, invoiceUid: fresh.uid, invoiceId: fresh.id };
+      }
+      if (JSON.stringify(updated) !== JSON.stringify(demo)) fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
       return updated;
     }
   }
@@ -188,6 +203,7 @@ async function ensureDemo(system: System): Promise<DemoData> {
   await system.ledger.deposit(trader.id, '10000.00', { type: 'admin', id: null }, 'Demo deposit');
   const admin = await system.accounts.create('admin', 'Demo admin');
   const invoice = await system.invoices.create(merchant.merchantId, { title: 'Demo order #1', price: '1500.00' });
+  const sandbox = await system.merchants.create('Demo sandbox merchant', { sandbox: true });
   const demo: DemoData = {
     note: 'DEMO CREDENTIALS for trying NL-Trade locally. Never use them in production.',
     merchantId: merchant.merchantId,
@@ -198,6 +214,8 @@ async function ensureDemo(system: System): Promise<DemoData> {
     adminToken: admin.token,
     invoiceUid: invoice.uid,
     invoiceId: invoice.id,
+    sandboxMerchantId: sandbox.merchantId,
+    sandboxAccessToken: sandbox.accessToken,
   };
   fs.writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
   return demo;
@@ -276,11 +294,16 @@ async function serve(values: Values): Promise<number> {
       `  merchant ${demo.merchantId} access_token: ${demo.accessToken}`,
       `  trader ${demo.traderId} token:   ${demo.traderToken}`,
       `  admin ${demo.adminId} token:    ${demo.adminToken}`,
+      `  sandbox merchant ${demo.sandboxMerchantId} access_token: ${demo.sandboxAccessToken}  (a simulated trader serves its invoices)`,
+      `  API reference:     ${url}/docs   (OpenAPI: ${url}/v1/openapi.json)`,
       '',
       'Try it:',
       `  curl -s -H 'Authorization: Bearer ${demo.traderToken}' ${url}/v1/trader/invoices`,
       `  npx nltrade trader accept ${demo.invoiceId} --url ${url} --token ${demo.traderToken}`,
       `  npx nltrade trader card ${demo.invoiceId} 4441114441114442 --url ${url} --token ${demo.traderToken}`,
+      `  curl -s -X POST ${url}/v1/invoices -H 'Authorization: Bearer ${demo.accessToken}' -H 'Content-Type: application/json' -d '{"title":"Order 1","amount":"1500.00"}'`,
+      `  npx nltrade invoice create --title 'Test order' --amount 250.00 --url ${url} --token ${demo.sandboxAccessToken}`,
+      `  npx nltrade pay UID --paid --url ${url}      (the payer's side of that test invoice, in the terminal)`,
     );
   }
   console.log(lines.join('\n'));

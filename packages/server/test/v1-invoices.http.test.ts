@@ -43,13 +43,24 @@ for (const kind of await dbKinds()) {
     let otherApi: MerchantClient;
     /** Makes the next invoice change fail inside its transaction, as a broken dependency would. */
     let failNextChange = false;
+    /** While the next change runs, another request takes this key over (its claim outlived its lease). */
+    let takeOverKey: string | undefined;
 
     before(async () => {
       l = await live(kind, clock);
       api = new MerchantClient({ baseUrl: l.url, token: l.merchantToken, fetch: recordingFetch });
       other = await l.ts.system.merchants.create('Other shop');
       otherApi = new MerchantClient({ baseUrl: l.url, token: other.accessToken });
-      l.ts.system.invoices.onChange(async () => {
+      l.ts.system.invoices.onChange(async (trx) => {
+        if (takeOverKey !== undefined) {
+          const key = takeOverKey;
+          takeOverKey = undefined;
+          await trx
+            .updateTable('idempotency_keys')
+            .set((eb) => ({ created_at: eb('created_at', '+', 1) }))
+            .where('key', '=', key)
+            .execute();
+        }
         if (!failNextChange) return;
         failNextChange = false;
         throw new Error('simulated failure inside the change transaction');
@@ -373,6 +384,34 @@ for (const kind of await dbKinds()) {
       assert.equal(lastAnswer().headers.get('idempotent-replayed'), null);
       assert.equal(retried.title, 'Retry me');
       assert.equal(await countOf(), before + 1);
+    });
+
+    test('idempotency: the answer is recorded in the invoice’s own transaction, byte for byte', async () => {
+      const res = await fetch(`${l.url}/v1/invoices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${l.merchantToken}`, 'content-type': 'application/json', 'idempotency-key': 'atomic-1' },
+        body: JSON.stringify({ title: 'Atomic', amount: '12.00' }),
+      });
+      assert.equal(res.status, 201);
+      const text = await res.text();
+      const row = await l.ts.system.storage.db
+        .selectFrom('idempotency_keys')
+        .select(['state', 'response_status', 'response_body'])
+        .where('merchant_id', '=', Number(l.merchantId))
+        .where('key', '=', 'atomic-1')
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(row, { state: 'done', response_status: 201, response_body: text });
+    });
+
+    test('idempotency: a create whose claim was taken over meanwhile commits nothing (no second invoice)', async () => {
+      const before = await countOf();
+      takeOverKey = 'taken-over-1';
+      await assert.rejects(
+        api.createInvoice({ title: 'Taken over', amount: '13.00' }, { idempotencyKey: 'taken-over-1' }),
+        (err: MerchantApiError) => err.status === 409 && err.code === 'IDEMPOTENCY_KEY_IN_USE',
+      );
+      assert.equal(takeOverKey, undefined, 'the create ran up to its change');
+      assert.equal(await countOf(), before);
     });
 
     test('idempotency: an expired key runs again', async () => {

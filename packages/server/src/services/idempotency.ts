@@ -32,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { merchantOf } from '../http/auth.ts';
 import type { Dialect } from '../storage/migrations.ts';
 import type { Database } from '../storage/schema.ts';
@@ -84,9 +84,19 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return raw;
 }
 
-export type Claim = { kind: 'claimed' } | { kind: 'replay'; status: number; body: string } | { kind: 'in_use' } | { kind: 'reused' };
+export type Claim =
+  | { kind: 'claimed'; claimedAt: number }
+  | { kind: 'replay'; status: number; body: string }
+  | { kind: 'in_use' }
+  | { kind: 'reused' };
 
 interface ClaimInput {
+  /**
+   * When this request's claim was made: which claim of the key it is. A claim that outlived
+   * its running lease may be taken over by a retry (same key, same hash); its finish and
+   * release must then match nothing.
+   */
+  claimedAt?: number;
   merchantId: string;
   key: string;
   hash: string;
@@ -136,7 +146,7 @@ export class IdempotencyStore {
       );
       if (inserted) {
         this.#maybeSweep(now);
-        return { kind: 'claimed' };
+        return { kind: 'claimed', claimedAt: now };
       }
       const row = await this.#db
         .selectFrom('idempotency_keys')
@@ -161,21 +171,31 @@ export class IdempotencyStore {
     return { kind: 'in_use' };
   }
 
-  /** Keeps the answer for the TTL. Only the running row this request claimed is updated. */
-  async finish({ merchantId, key, hash }: ClaimInput, status: number, body: string): Promise<void> {
+  /**
+   * Keeps the answer for the TTL. Only the running row this request claimed is updated.
+   * `db` may be the transaction of the change the answer reports, so both commit together.
+   */
+  async finish(
+    { merchantId, key, hash, claimedAt }: ClaimInput,
+    status: number,
+    body: string,
+    db: Kysely<Database> = this.#db,
+  ): Promise<boolean> {
     const now = this.#now();
-    await this.#db
+    const result = await db
       .updateTable('idempotency_keys')
       .set({ state: 'done', response_status: status, response_body: body, expires_at: now + this.#ttlMs })
       .where('merchant_id', '=', Number(merchantId))
       .where('key', '=', key)
       .where('request_hash', '=', hash)
       .where('state', '=', 'running')
-      .execute();
+      .$if(claimedAt !== undefined, (q) => q.where('created_at', '=', claimedAt as number))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   /** Lets the key be used again (the request failed in a way a retry may fix). */
-  async release({ merchantId, key, hash }: ClaimInput): Promise<void> {
+  async release({ merchantId, key, hash, claimedAt }: ClaimInput): Promise<void> {
     await this.#lazily((db) =>
       db
         .deleteFrom('idempotency_keys')
@@ -183,6 +203,7 @@ export class IdempotencyStore {
         .where('key', '=', key)
         .where('request_hash', '=', hash)
         .where('state', '=', 'running')
+        .$if(claimedAt !== undefined, (q) => q.where('created_at', '=', claimedAt as number))
         .execute(),
     );
   }
@@ -238,6 +259,37 @@ export function idempotencyStore(system: System): IdempotencyStore {
 
 const claims = new WeakMap<FastifyRequest, ClaimInput>();
 
+/** A claimed key, for a handler that records its answer in its own transaction. */
+export interface RequestClaim {
+  /** Writes the answer with `trx`, so the change and the record that replays it commit together. */
+  finishIn(trx: Transaction<Database>, status: number, body: string): Promise<void>;
+  /** Call once that transaction has committed: nothing is left to record when the answer goes out. */
+  committed(): void;
+}
+
+/**
+ * The key this request claimed, if any. A handler whose work is one transaction (creating an
+ * invoice) records the answer inside it: recorded afterwards, a crash between the two would
+ * leave a created invoice whose key, once its running lease ran out, lets a retry create a
+ * second one. It also saves a durable write per request.
+ */
+export function idempotencyClaimOf(request: FastifyRequest, system: System): RequestClaim | undefined {
+  const input = claims.get(request);
+  if (!input) return undefined;
+  const store = idempotencyStore(system);
+  return {
+    finishIn: async (trx, status, body) => {
+      // The claim is no longer this request's (it ran past its running lease and another
+      // request took the key over): committing now could do the work twice, so nothing commits.
+      if (!(await store.finish(input, status, body, trx)))
+        throw new AppError('IDEMPOTENCY_KEY_IN_USE', undefined, { param: 'Idempotency-Key' });
+    },
+    committed: () => {
+      claims.delete(request);
+    },
+  };
+}
+
 /**
  * Makes every POST route of the calling (encapsulated) plugin honour `Idempotency-Key`.
  * Call it after `guardMerchant(app, system)`: keys are per merchant.
@@ -254,7 +306,7 @@ export function installIdempotency(app: FastifyInstance, system: System): void {
     const claim = await store.claim(input);
     switch (claim.kind) {
       case 'claimed':
-        claims.set(request, input);
+        claims.set(request, { ...input, claimedAt: claim.claimedAt });
         return;
       case 'reused':
         throw new AppError('IDEMPOTENCY_KEY_REUSED', undefined, { param: 'Idempotency-Key' });

@@ -113,6 +113,14 @@ export interface CreateInvoiceInput {
   sandbox?: boolean;
 }
 
+export interface CreateOptions {
+  /**
+   * Runs last inside the creating transaction, with the new invoice and its first history
+   * line: what must commit with the invoice or not at all (an Idempotency-Key's answer).
+   */
+  inTransaction?: (trx: Transaction<Database>, invoice: Invoice, created: HistoryEntry) => Promise<void>;
+}
+
 export interface LookupOptions {
   /** Restricts the invoice to this merchant's (others' look like they do not exist). */
   merchantId?: string | undefined;
@@ -272,7 +280,12 @@ export class InvoiceService {
     };
   }
 
-  async create(merchantId: string, input: CreateInvoiceInput, actor: Actor = { type: 'merchant', id: merchantId }): Promise<Invoice> {
+  async create(
+    merchantId: string,
+    input: CreateInvoiceInput,
+    actor: Actor = { type: 'merchant', id: merchantId },
+    options: CreateOptions = {},
+  ): Promise<Invoice> {
     const title = cleanText(input.title, { field: 'title', max: LIMITS.titleChars, required: true });
     const sendMinor = parseAmount(input.price);
     const returnUrl = cleanReturnUrl(input.returnUrl);
@@ -338,6 +351,15 @@ export class InvoiceService {
         to: created.status,
         actor,
         previousSendMinor: null,
+      });
+      await options.inTransaction?.(trx, created, {
+        at: now,
+        version: 1,
+        status: start.status,
+        note: start.note,
+        action: 'create',
+        actorType: actor.type,
+        actorId: actor.id,
       });
       return { ...inserted, eventId: Number(event.id) };
     });

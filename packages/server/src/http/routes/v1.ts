@@ -1,6 +1,6 @@
 import { AppError, type ErrorCode, type MerchantInvoice } from '@nltrade/core';
-import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
-import { installIdempotency } from '../../services/idempotency.ts';
+import type { FastifyInstance, FastifyReply, FastifySchemaValidationError } from 'fastify';
+import { idempotencyClaimOf, installIdempotency } from '../../services/idempotency.ts';
 import type { System } from '../../system.ts';
 import { merchantInvoiceView } from '../../views.ts';
 import { guardMerchant, merchantOf } from '../auth.ts';
@@ -168,17 +168,26 @@ export async function v1Routes(instance: FastifyInstance, { system }: RouteOptio
     async (request, reply) => {
       const merchant = merchantOf(request);
       const { title, amount, payment_timeout, return_url, metadata } = request.body;
-      const invoice = await withParam('amount', ['INVALID_AMOUNT'], () =>
-        system.invoices.create(merchant.id, {
-          title,
-          price: amount,
-          paymentTimeout: payment_timeout,
-          returnUrl: return_url,
-          metadata,
-          sandbox: merchant.sandbox,
-        }),
+      const claim = idempotencyClaimOf(request, system);
+      let body = '';
+      await withParam('amount', ['INVALID_AMOUNT'], () =>
+        system.invoices.create(
+          merchant.id,
+          { title, price: amount, paymentTimeout: payment_timeout, returnUrl: return_url, metadata, sandbox: merchant.sandbox },
+          undefined,
+          {
+            // The answer is made, and its Idempotency-Key record written, in the invoice's own
+            // transaction: no invoice without the record that replays it, whatever crashes.
+            inTransaction: async (trx, invoice, created) => {
+              body = String(reply.code(201).serialize(merchantInvoiceView(invoice, system.config.publicUrl, [created])));
+              await claim?.finishIn(trx, 201, body);
+            },
+          },
+        ),
       );
-      return reply.code(201).send(await withHistory(system, invoice));
+      claim?.committed();
+      // Already serialized by the route's schema (the very bytes recorded for replays).
+      return (reply as FastifyReply).code(201).type('application/json; charset=utf-8').send(body);
     },
   );
 
