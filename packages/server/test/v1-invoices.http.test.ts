@@ -41,28 +41,30 @@ for (const kind of await dbKinds()) {
     let api: MerchantClient;
     let other: { merchantId: string; accessToken: string };
     let otherApi: MerchantClient;
-    /** Makes the next invoice change fail inside its transaction, as a broken dependency would. */
-    let failNextChange = false;
-    /** While the next change runs, another request takes this key over (its claim outlived its lease). */
-    let takeOverKey: string | undefined;
+    // Both aim at the invoice a test creates, by title: other changes (the sandbox trader's, a
+    // timer's) may commit meanwhile and must not use them up.
+    /** Makes the next change of the invoice with this title fail inside its transaction, as a broken dependency would. */
+    let failTitle: string | undefined;
+    /** While the next change of the invoice with this title runs, another request takes `key` over (its claim outlived its lease). */
+    let takeOver: { title: string; key: string } | undefined;
 
     before(async () => {
       l = await live(kind, clock);
       api = new MerchantClient({ baseUrl: l.url, token: l.merchantToken, fetch: recordingFetch });
       other = await l.ts.system.merchants.create('Other shop');
       otherApi = new MerchantClient({ baseUrl: l.url, token: other.accessToken });
-      l.ts.system.invoices.onChange(async (trx) => {
-        if (takeOverKey !== undefined) {
-          const key = takeOverKey;
-          takeOverKey = undefined;
+      l.ts.system.invoices.onChange(async (trx, change) => {
+        if (takeOver !== undefined && change.invoice.title === takeOver.title) {
+          const { key } = takeOver;
+          takeOver = undefined;
           await trx
             .updateTable('idempotency_keys')
             .set((eb) => ({ created_at: eb('created_at', '+', 1) }))
             .where('key', '=', key)
             .execute();
         }
-        if (!failNextChange) return;
-        failNextChange = false;
+        if (failTitle === undefined || change.invoice.title !== failTitle) return;
+        failTitle = undefined;
         throw new Error('simulated failure inside the change transaction');
       });
     });
@@ -376,7 +378,7 @@ for (const kind of await dbKinds()) {
 
       // A failure inside the change (500) releases the key: the retry runs and creates once.
       const before = await countOf();
-      failNextChange = true;
+      failTitle = 'Retry me';
       const e500 = await refused(api.createInvoice({ title: 'Retry me', amount: '5.00' }, { idempotencyKey: 'released-500' }));
       assert.equal(e500.status, 500);
       assert.equal(await countOf(), before);
@@ -405,12 +407,12 @@ for (const kind of await dbKinds()) {
 
     test('idempotency: a create whose claim was taken over meanwhile commits nothing (no second invoice)', async () => {
       const before = await countOf();
-      takeOverKey = 'taken-over-1';
+      takeOver = { title: 'Taken over', key: 'taken-over-1' };
       await assert.rejects(
         api.createInvoice({ title: 'Taken over', amount: '13.00' }, { idempotencyKey: 'taken-over-1' }),
         (err: MerchantApiError) => err.status === 409 && err.code === 'IDEMPOTENCY_KEY_IN_USE',
       );
-      assert.equal(takeOverKey, undefined, 'the create ran up to its change');
+      assert.equal(takeOver, undefined, 'the create ran up to its change');
       assert.equal(await countOf(), before);
     });
 
