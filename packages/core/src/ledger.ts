@@ -9,12 +9,30 @@ import { MAX_AMOUNT_MINOR } from './money.ts';
 /** Basis points: 10 000 = 100 %. */
 export const MAX_BPS = 10_000;
 
-/** Account kinds, one set per party. A trader has three: what is free, what is held, what it earned. */
-export const LEDGER_ACCOUNT_KINDS = ['merchant', 'trader_deposit', 'trader_held', 'trader_rewards', 'platform', 'world'] as const;
+/**
+ * Account kinds, one set per party. A trader has three in the settlement currency (what is
+ * free, what is held, what it earned) and one in UAH: what payers sent to its cards.
+ */
+export const LEDGER_ACCOUNT_KINDS = [
+  'merchant',
+  'trader_deposit',
+  'trader_held',
+  'trader_rewards',
+  'trader_received',
+  'platform',
+  'world',
+] as const;
 export type LedgerAccountKind = (typeof LEDGER_ACCOUNT_KINDS)[number];
 
 /** What a journal entry records. */
-export const LEDGER_ENTRY_KINDS = ['hold', 'settle', 'deposit', 'withdraw', 'payout', 'adjust'] as const;
+export const LEDGER_ENTRY_KINDS = ['hold', 'settle', 'payment', 'deposit', 'withdraw', 'payout', 'adjust'] as const;
+
+/**
+ * The currency payers send (invoice amounts). A successful invoice's `payment` entry, in it,
+ * records the payer's money reaching the trader's card; everything else is in the settlement
+ * currency.
+ */
+export const PAYER_CURRENCY = 'UAH';
 export type LedgerEntryKind = (typeof LEDGER_ENTRY_KINDS)[number];
 
 /**
@@ -34,11 +52,11 @@ export function parseAccountCode(code: unknown): { kind: LedgerAccountKind; owne
   if (typeof code !== 'string')
     throw new AppError('VALIDATION_FAILED', 'account must be an account code such as merchant:5', { param: 'account' });
   if (code === 'platform' || code === 'world') return { kind: code, ownerId: null, code };
-  const m = /^(merchant|trader_deposit|trader_held|trader_rewards):([1-9]\d{0,17})$/.exec(code);
+  const m = /^(merchant|trader_deposit|trader_held|trader_rewards|trader_received):([1-9]\d{0,17})$/.exec(code);
   if (!m) {
     throw new AppError(
       'VALIDATION_FAILED',
-      `"${code.slice(0, 40)}" is not an account: use merchant:ID, trader_deposit:ID, trader_held:ID, trader_rewards:ID, platform or world`,
+      `"${code.slice(0, 40)}" is not an account: use merchant:ID, trader_deposit:ID, trader_held:ID, trader_rewards:ID, trader_received:ID, platform or world`,
       { param: 'account' },
     );
   }

@@ -125,6 +125,12 @@ for (const kind of await dbKinds()) {
         (await asAdmin('POST', '/v1/admin/ledger/adjust', { account: 'bank:1', amount: '1', reason: 'x' })).body.code,
         'VALIDATION_FAILED',
       );
+      const received = await asAdmin('POST', '/v1/admin/ledger/adjust', {
+        account: `trader_received:${trader.id}`,
+        amount: '1',
+        reason: 'x',
+      });
+      assert.deepEqual([received.status, received.body.code, received.body.param], [400, 'VALIDATION_FAILED', 'account']);
       const adj = await asAdmin('POST', '/v1/admin/ledger/adjust', { account: 'platform', amount: '-0.01', reason: 'rounding' });
       assert.equal(adj.status, 200, JSON.stringify(adj.body));
       assert.equal((await asAdmin('POST', '/v1/admin/ledger/deposit', { trader: '99999', amount: '1' })).status, 404);
@@ -147,7 +153,7 @@ for (const kind of await dbKinds()) {
       } while (cursor);
       assert.deepEqual(
         all.map((e) => e.kind),
-        ['deposit', 'hold', 'settle', 'payout', 'withdraw', 'adjust'],
+        ['deposit', 'hold', 'settle', 'payment', 'payout', 'withdraw', 'adjust'],
       );
       for (const e of all)
         assert.equal(

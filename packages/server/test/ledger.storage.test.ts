@@ -89,6 +89,28 @@ for (const kind of await dbKinds()) {
       assert.equal(settle?.invoiceId, done.id);
       assert.equal(settle?.eventId !== null, true);
       assert.equal(history.at(-1)?.status, 'success');
+      // The payer's side, in UAH: the amount paid (after the change) reached the trader's card.
+      const received = await s.ledger.entries({ account: `trader_received:${traderId}` });
+      const payment = received.entries.at(-1);
+      assert.equal(payment?.kind, 'payment');
+      assert.equal(payment?.currency, 'UAH');
+      assert.equal(payment?.invoiceId, done.id);
+      assert.equal(payment?.eventId, settle?.eventId);
+      assert.deepEqual(
+        payment?.lines.map((l) => [l.account, l.amount]).sort(),
+        [
+          [`trader_received:${traderId}`, 207_500],
+          ['world', -207_500],
+        ].sort(),
+      );
+      const uah = (await s.ledger.balances()).filter((a) => a.currency === 'UAH');
+      assert.deepEqual(
+        uah.map((a) => [a.account, a.balance]).sort(),
+        [
+          [`trader_received:${traderId}`, 207_500],
+          ['world', -207_500],
+        ].sort(),
+      );
       await assertLedgerInvariants(s);
     });
 

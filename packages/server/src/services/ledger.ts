@@ -11,6 +11,7 @@ import {
   LIMITS,
   mergeLines,
   OPEN_STATUS,
+  PAYER_CURRENCY,
   parseAccountCode,
   parseBps,
   parseMoney,
@@ -45,6 +46,8 @@ interface PostLine {
 
 interface PostInput {
   readonly kind: LedgerEntryKind;
+  /** The settlement currency unless said (a `payment` is in the payer's UAH). */
+  readonly currency?: string;
   readonly lines: readonly PostLine[];
   /** Accounts that must not end below zero, and the error when one would. */
   readonly floors?: ReadonlyMap<string, ErrorCode>;
@@ -202,6 +205,22 @@ export class LedgerService {
       memo: memoOf(change),
       actor: change.actor,
     });
+    if (kind === 'settle' && traderId !== null) {
+      // The other side of the exchange, in the payer's currency: the UAH the payer sent
+      // reached the trader's card (what the trader's deposit was debited for above).
+      await this.#post(trx, {
+        kind: 'payment',
+        currency: PAYER_CURRENCY,
+        lines: [
+          { account: accountCode('trader_received', traderId), amount: invoice.sendMinor },
+          { account: 'world', amount: -invoice.sendMinor },
+        ],
+        invoiceId: invoice.id,
+        eventId: change.eventId,
+        memo: memoOf(change),
+        actor: change.actor,
+      });
+    }
   };
 
   /** What the invoice holds now, per trader (normally one trader, or none). */
@@ -251,9 +270,11 @@ export class LedgerService {
     const lines = mergeLines(input.lines);
     assertBalanced(lines);
     if (lines.length === 0) return null;
+    const currency = input.currency ?? this.#settings.currency;
     const ids = await this.#accountIds(
       trx,
       lines.map((l) => l.account),
+      currency,
     );
     const ordered = lines.map((l) => ({ ...l, id: ids.get(l.account) as number })).sort((a, b) => a.id - b.id);
     // One UPDATE for every balance: PostgreSQL locks the rows in index (id) order. A floored
@@ -289,7 +310,7 @@ export class LedgerService {
     };
     Object.assign(values, {
       kind: input.kind,
-      currency: this.#settings.currency,
+      currency,
       invoice: input.invoiceId == null ? null : Number(input.invoiceId),
       event: input.eventId ?? null,
       memo: input.memo ?? null,
@@ -357,9 +378,8 @@ export class LedgerService {
     return String(entryId);
   }
 
-  /** The ids of these accounts in the settlement currency, made on first use. */
-  async #accountIds(trx: Db, codes: readonly string[]): Promise<Map<string, number>> {
-    const currency = this.#settings.currency;
+  /** The ids of these accounts in `currency`, made on first use. */
+  async #accountIds(trx: Db, codes: readonly string[], currency: string): Promise<Map<string, number>> {
     const find = async (wanted: readonly string[]) =>
       trx.selectFrom('ledger_accounts').select(['id', 'code']).where('currency', '=', currency).where('code', 'in', wanted).execute();
     const ids = new Map<string, number>();
@@ -610,6 +630,10 @@ export class LedgerService {
       });
     if (kind === 'trader_held')
       throw new AppError('VALIDATION_FAILED', 'Held amounts follow their invoices and cannot be adjusted', { param: 'account' });
+    if (kind === 'trader_received')
+      throw new AppError('VALIDATION_FAILED', 'What payers sent follows the successful invoices and cannot be adjusted', {
+        param: 'account',
+      });
     const memo = cleanText(reason, { field: 'reason', max: LIMITS.reasonChars, required: true });
     if (kind === 'merchant') await this.#requireMerchant(ownerId);
     else if (kind !== 'platform') await this.#requireTrader(ownerId);
