@@ -407,9 +407,15 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
 async function trader(sub: string | undefined, args: string[], values: Values): Promise<number> {
   const api = await client(values);
   if (sub === 'list') {
-    const { invoices } = await api.traderInvoices();
+    const [{ invoices }, balance] = await Promise.all([api.traderInvoices(), api.traderBalance()]);
     const lines = invoices.map((i) => `${i.id.padStart(6)}  ${i.status.padEnd(20)}  ${i.amount.padStart(12)} UAH  ${i.title}`);
-    print(values, { invoices }, lines.length > 0 ? lines.join('\n') : 'No open invoices and none of yours.');
+    // With the deposit gate on, what the deposit cannot cover is not listed: say so, or an
+    // empty queue reads as "no work".
+    lines.push(
+      `Available deposit: ${balance.available} ${balance.currency} (held ${balance.held}); open invoices worth more are not listed.`,
+    );
+    if (invoices.length === 0) lines.unshift('No open invoices you can take, and none of yours.');
+    print(values, { invoices, balance }, lines.join('\n'));
     return 0;
   }
   const [uid, arg] = args;

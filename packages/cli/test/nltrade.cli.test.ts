@@ -176,8 +176,17 @@ describe('nltrade trader and admin decide through the HTTP API', () => {
       const id = listed.find((i) => i.amount === '100.00')?.id ?? '';
       assert.equal(id, await l.idOf(uid));
       assert.ok(!r.stdout.includes(uid));
+      assert.deepEqual((JSON.parse(r.stdout) as { balance: unknown }).balance, {
+        currency: 'USDT',
+        deposit: '0.00',
+        held: '0.00',
+        available: '0.00',
+        rewards: '0.00',
+      });
       r = await nltrade(['trader', 'list', ...as(trader.token)], {});
       assert.match(r.stdout, new RegExp(`^\\s*${id}\\s+not approve exchange\\s+100\\.00 UAH`, 'm'));
+      // The queue says what the deposit allows, so a short (or empty) list is never a mystery.
+      assert.match(r.stdout, /^Available deposit: 0\.00 USDT \(held 0\.00\); open invoices worth more are not listed\.$/m);
       r = await nltrade(['trader', 'accept', uid, ...as(trader.token)], {});
       assert.equal(r.code, 1, 'an open invoice is not taken by its UID');
       assert.match(r.stderr, /Invoice not found/);

@@ -238,3 +238,23 @@ export interface LegacyInvoice {
   exchange_type: string;
   user_id: string | null;
 }
+
+// Type aliases, not interfaces: the routes' schema-inferred answer types are index-signed.
+/** A trader's deposit (`GET /v1/trader/balance`): decimal strings of the settlement currency. */
+export type TraderBalanceView = {
+  currency: string;
+  /** available + held */
+  deposit: string;
+  /** Held for the invoices the trader holds now. */
+  held: string;
+  /** What the trader may still take invoices for. */
+  available: string;
+  rewards: string;
+};
+
+/** A merchant's balance (`GET /v1/balance`): decimal strings of the settlement currency. */
+export type MerchantBalanceView = {
+  currency: string;
+  available: string;
+  paid_out: string;
+};

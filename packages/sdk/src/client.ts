@@ -8,7 +8,7 @@
  * const open = await trader.traderInvoices({ status: 'not approve exchange' });
  * ```
  */
-import type { StaffInvoiceView, Status } from '@nltrade/core';
+import type { StaffInvoiceView, Status, TraderBalanceView } from '@nltrade/core';
 import { errorFromBody, NlTradeError } from './errors.ts';
 
 export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, WatchView } from '@nltrade/core';
@@ -108,6 +108,20 @@ export class NlTradeClient {
    */
   traderInvoices(filter: ListFilter = {}): Promise<{ invoices: InvoiceView[] }> {
     return this.request('GET', `/v1/trader/invoices${query(filter)}`);
+  }
+
+  /**
+   * The trader's deposit: what it may still take invoices for (`available`), what its
+   * invoices hold, and its rewards. With the deposit gate on, open invoices above `available`
+   * are neither listed nor accepted (INSUFFICIENT_DEPOSIT).
+   *
+   * @example
+   * ```ts
+   * const { available, currency } = await trader.traderBalance();
+   * ```
+   */
+  traderBalance(): Promise<TraderBalanceView> {
+    return this.request('GET', '/v1/trader/balance');
   }
 
   /**

@@ -1,4 +1,4 @@
-import { type Actor, AppError, formatMoney, LEDGER_ACCOUNT_KINDS } from '@nltrade/core';
+import { type Actor, AppError, formatMoney, LEDGER_ACCOUNT_KINDS, type MerchantBalanceView, type TraderBalanceView } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
 import type { LedgerEntry, SettingChange } from '../../services/ledger.ts';
 import { accountOf, guardMerchant, guardRole, merchantOf } from '../auth.ts';
@@ -199,7 +199,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
     app.get(
       '/v1/trader/balance',
       { schema: { description: "The calling trader's deposit, held amounts and rewards", response: { 200: TRADER_BALANCE } } },
-      async (request) => {
+      async (request): Promise<TraderBalanceView> => {
         const b = await ledger.traderBalance(accountOf(request).id);
         return {
           currency: b.currency,
@@ -218,7 +218,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
     app.get(
       '/v1/balance',
       { schema: { description: "The calling merchant's balance (Bearer access token)", response: { 200: MERCHANT_BALANCE } } },
-      async (request) => {
+      async (request): Promise<MerchantBalanceView> => {
         const b = await ledger.merchantBalance(merchantOf(request).id);
         return { currency: b.currency, available: formatMoney(b.available), paid_out: formatMoney(b.paidOut) };
       },
