@@ -10,6 +10,7 @@
  */
 import type { StaffInvoiceView, Status, TraderBalanceView } from '@nltrade/core';
 import { errorFromBody, NlTradeError } from './errors.ts';
+import { sendJson, type Transport } from './transport.ts';
 
 export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, WatchView } from '@nltrade/core';
 export { type ClientErrorCode, NlTradeError } from './errors.ts';
@@ -52,16 +53,15 @@ function query(filter: ListFilter): string {
 }
 
 export class NlTradeClient {
-  readonly #baseUrl: string;
-  readonly #token: string | undefined;
-  readonly #fetch: typeof fetch;
-  readonly #timeoutMs: number;
+  readonly #transport: Transport;
 
   constructor(options: ClientOptions) {
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.#token = options.token;
-    this.#fetch = options.fetch ?? fetch;
-    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#transport = {
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      token: options.token,
+      fetch: options.fetch ?? fetch,
+      timeoutMs: options.timeoutMs ?? 15_000,
+    };
   }
 
   /**
@@ -73,29 +73,16 @@ export class NlTradeClient {
    * ```
    */
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
-    try {
-      response = await this.#fetch(this.#baseUrl + path, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-    } catch (err) {
-      throw new NlTradeError('NETWORK', 0, `Cannot reach ${this.#baseUrl}: ${(err as Error).message}`);
-    }
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      throw new NlTradeError('BAD_RESPONSE', response.status, `The server answered ${response.status} with a non-JSON body`);
-    }
-    if (!response.ok) throw errorFromBody(response.status, json);
-    return json as T;
+    const answer = await sendJson(
+      this.#transport,
+      method,
+      path,
+      body,
+      {},
+      (code, status, message) => new NlTradeError(code, status, message),
+    );
+    if (!answer.ok) throw errorFromBody(answer.status, answer.json);
+    return answer.json as T;
   }
 
   /**

@@ -12,6 +12,7 @@
  */
 import { type ErrorCode, isErrorCode, type MerchantInvoice, type Status } from '@nltrade/core';
 import { type ClientErrorCode, NlTradeError } from './errors.ts';
+import { sendJson, type Transport } from './transport.ts';
 
 export type { InvoiceHistoryLine, MerchantInvoice } from '@nltrade/core';
 
@@ -120,10 +121,7 @@ function listQuery(filter: InvoiceListFilter): string {
 }
 
 export class MerchantClient {
-  readonly #baseUrl: string;
-  readonly #token: string;
-  readonly #fetch: typeof fetch;
-  readonly #timeoutMs: number;
+  readonly #transport: Transport;
 
   /**
    * @example
@@ -132,10 +130,12 @@ export class MerchantClient {
    * ```
    */
   constructor(options: MerchantClientOptions) {
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.#token = options.token;
-    this.#fetch = options.fetch ?? fetch;
-    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#transport = {
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      token: options.token,
+      fetch: options.fetch ?? fetch,
+      timeoutMs: options.timeoutMs ?? 15_000,
+    };
   }
 
   /**
@@ -225,36 +225,20 @@ export class MerchantClient {
    * ```
    */
   async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${this.#token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-    let response: Response;
-    try {
-      response = await this.#fetch(this.#baseUrl + path, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-    } catch (err) {
-      throw new MerchantApiError('NETWORK', 0, `Cannot reach ${this.#baseUrl}: ${(err as Error).message}`);
-    }
-    const requestId = response.headers.get('request-id') ?? undefined;
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      throw new MerchantApiError('BAD_RESPONSE', response.status, `The server answered ${response.status} with a non-JSON body`, {
-        requestId,
-      });
-    }
-    if (!response.ok) {
+    const { ok, status, json, requestId } = await sendJson(
+      this.#transport,
+      method,
+      path,
+      body,
+      idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey },
+      (code, httpStatus, message, id) => new MerchantApiError(code, httpStatus, message, { requestId: id }),
+    );
+    if (!ok) {
       const b = (json ?? {}) as { code?: unknown; message?: unknown; param?: unknown };
       throw new MerchantApiError(
         isErrorCode(b.code) ? b.code : 'HTTP_ERROR',
-        response.status,
-        typeof b.message === 'string' ? b.message : `HTTP ${response.status}`,
+        status,
+        typeof b.message === 'string' ? b.message : `HTTP ${status}`,
         { param: typeof b.param === 'string' ? b.param : undefined, requestId },
       );
     }

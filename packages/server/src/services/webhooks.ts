@@ -370,23 +370,7 @@ export class WebhookService {
   }
 
   async eventRow(historyId: number): Promise<EventRow | undefined> {
-    return this.#db
-      .selectFrom('invoice_history as h')
-      .innerJoin('invoices as i', 'i.id', 'h.invoice_id')
-      .select([
-        'h.id',
-        'h.invoice_id',
-        'h.version',
-        'h.at',
-        'h.status',
-        'h.from_status',
-        'h.action',
-        'h.actor_type',
-        'h.payload',
-        'i.merchant_id',
-      ])
-      .where('h.id', '=', historyId)
-      .executeTakeFirst();
+    return (await this.eventRows([historyId]))[0];
   }
 
   /**
