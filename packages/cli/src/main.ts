@@ -28,7 +28,8 @@ Server
   serve [--port N] [--host H] [--data DIR] [--database-url URL] [--workers N] [--demo]
       Starts the gateway. Flags win over their environment variables:
 ${flagLines}
-      --demo creates a demo merchant, trader, admin and invoice on first start.
+      --demo creates a demo merchant, trader, admin and invoice on first start, and console
+      users demo-trader, demo-admin and demo-merchant (password demo-password) for /console.
       Every setting and its variable: README.md, "Configuration".
 
 Administration (work on the same --data / --database-url as serve, running or not)
@@ -36,8 +37,15 @@ Administration (work on the same --data / --database-url as serve, running or no
       prints the access token (JSON: {"merchantId","accessToken","sandbox"}); --sandbox: a test
       merchant (token nlm_test_…) whose invoices the simulated trader serves
   admin rotate-key --merchant ID               new current RSA key; the old one is retired
-  admin create-trader --name NAME [--json]     prints {"id","token"}
-  admin create-admin --name NAME [--json]      prints {"id","token"}
+  admin create-trader --name NAME [--password-stdin] [--json]   prints {"id","token"}
+  admin create-admin --name NAME [--password-stdin] [--json]    prints {"id","token"}
+      --password-stdin: also a web console login of the same name, with the password read
+      from standard input (e.g. printf %s "$PW" | nltrade admin create-trader --name N --password-stdin)
+  admin create-merchant-user --merchant ID --name NAME --password-stdin
+      a web console login for merchant ID
+  admin set-password --name NAME --password-stdin   the login's sessions are signed out
+  admin disable-user --name NAME | enable-user --name NAME
+      a disabled login cannot sign in and its sessions end at once
   admin decide UID|ID success|canceled [--reason TEXT] [--url URL --token T]
       with --url, through the HTTP API as that administrator; without, directly on the
       database (a running server tells the payer's page within two seconds)
@@ -106,6 +114,7 @@ const OPTIONS = {
   to: { type: 'string' },
   format: { type: 'string' },
   paid: { type: 'boolean' },
+  'password-stdin': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -151,6 +160,40 @@ async function withSystem<T>(values: Values, fn: (system: System) => Promise<T>)
   }
 }
 
+/** Demo console logins, made once; the password is a published demo value, never for production. */
+const DEMO_CONSOLE_PASSWORD = 'demo-password';
+
+/** Console users for the demo's trader, admin and merchant (also for demo data made before the console). */
+async function ensureDemoConsoleUsers(system: System, demo: DemoData): Promise<void> {
+  const users = [
+    { name: 'demo-trader', role: 'trader', accountId: demo.traderId },
+    { name: 'demo-admin', role: 'admin', accountId: demo.adminId },
+    { name: 'demo-merchant', role: 'merchant', merchantId: demo.merchantId },
+  ] as const;
+  for (const user of users) {
+    if (await system.consoleUsers.findByName(user.name)) continue;
+    await system.consoleUsers.create({ ...user, password: DEMO_CONSOLE_PASSWORD });
+  }
+}
+
+/**
+ * The password of `--password-stdin`: standard input up to its end, without the one line
+ * break `echo` or a here-string adds. Never a flag: those show in `ps` and shell history.
+ */
+async function passwordFromStdin(values: Values): Promise<string> {
+  if (values['password-stdin'] !== true) throw new UsageError('--password-stdin is required: the password is read from standard input');
+  if (process.stdin.isTTY) {
+    throw new UsageError(
+      '--password-stdin reads a pipe, e.g. printf %s "$PASSWORD" | nltrade admin set-password --name N --password-stdin',
+    );
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
 interface DemoData {
   note: string;
   merchantId: string;
@@ -194,6 +237,7 @@ async function ensureDemo(system: System): Promise<DemoData> {
         updated = { ...withSandbox, invoiceUid: fresh.uid, invoiceId: fresh.id };
       }
       if (JSON.stringify(updated) !== JSON.stringify(demo)) fs.writeFileSync(file, JSON.stringify(updated, null, 2), { mode: 0o600 });
+      await ensureDemoConsoleUsers(system, updated);
       return updated;
     }
   }
@@ -218,6 +262,7 @@ async function ensureDemo(system: System): Promise<DemoData> {
     sandboxAccessToken: sandbox.accessToken,
   };
   fs.writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
+  await ensureDemoConsoleUsers(system, demo);
   return demo;
 }
 
@@ -295,6 +340,8 @@ async function serve(values: Values): Promise<number> {
       `  trader ${demo.traderId} token:   ${demo.traderToken}`,
       `  admin ${demo.adminId} token:    ${demo.adminToken}`,
       `  sandbox merchant ${demo.sandboxMerchantId} access_token: ${demo.sandboxAccessToken}  (a simulated trader serves its invoices)`,
+      `  web console:       ${url}/console   sign in as demo-trader, demo-admin or demo-merchant`,
+      `                     with the password ${DEMO_CONSOLE_PASSWORD}  (demo values: never in production)`,
       `  API reference:     ${url}/docs   (OpenAPI: ${url}/v1/openapi.json)`,
       '',
       'Try it:',
@@ -356,11 +403,50 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
     case 'create-admin': {
       const name = required(values.name, '--name');
       const role = sub === 'create-trader' ? 'trader' : 'admin';
+      const who = role === 'trader' ? 'Trader' : 'Administrator';
+      if (values['password-stdin']) {
+        const password = await passwordFromStdin(values);
+        // The account and its login in one transaction: never an account whose login failed.
+        const r = await withSystem(values, (s) => s.consoleUsers.createStaff(role, name, password));
+        print(
+          values,
+          { id: r.accountId, token: r.token, consoleUserId: r.userId },
+          `${who} ${r.accountId} created, with the console login "${name}".\ntoken: ${r.token}\n(shown once; it is stored hashed)`,
+        );
+        return 0;
+      }
       const r = await withSystem(values, (s) => s.accounts.create(role, name));
+      print(values, r, `${who} ${r.id} created.\ntoken: ${r.token}\n(shown once; it is stored hashed)`);
+      return 0;
+    }
+    case 'create-merchant-user': {
+      const merchantId = required(values.merchant, '--merchant');
+      const name = required(values.name, '--name');
+      const password = await passwordFromStdin(values);
+      const r = await withSystem(values, (s) => s.consoleUsers.create({ name, password, role: 'merchant', merchantId }));
+      print(values, { id: r.id, merchantId }, `Console login "${name}" (user ${r.id}) created for merchant ${merchantId}.`);
+      return 0;
+    }
+    case 'set-password': {
+      const name = required(values.name, '--name');
+      const password = await passwordFromStdin(values);
+      const user = await withSystem(values, (s) => s.consoleUsers.setPassword(name, password));
+      print(values, { id: user.id, name: user.name }, `New password set for "${user.name}"; its sessions are signed out.`);
+      return 0;
+    }
+    case 'disable-user':
+    case 'enable-user': {
+      const name = required(values.name, '--name');
+      const disable = sub === 'disable-user';
+      const user = await withSystem(values, async (s) => {
+        const found = await s.consoleUsers.findByName(name);
+        if (!found) throw new Error(`No console user named "${name}"`);
+        return disable ? s.consoleUsers.disable(found.id) : s.consoleUsers.enable(found.id);
+      });
       print(
         values,
-        r,
-        `${role === 'trader' ? 'Trader' : 'Administrator'} ${r.id} created.\ntoken: ${r.token}\n(shown once; it is stored hashed)`,
+        { id: user.id, name: user.name, disabled: user.disabled },
+        disable ? `"${user.name}" is disabled; its sessions have ended.` : `"${user.name}" may sign in again.`,
       );
       return 0;
     }

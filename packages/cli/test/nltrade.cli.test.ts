@@ -28,6 +28,19 @@ async function nltrade(args: string[], env: Record<string, string>): Promise<Res
   }
 }
 
+/** Runs the CLI with `input` on its standard input (for --password-stdin). */
+async function nltradeWithInput(args: string[], env: Record<string, string>, input: string): Promise<Result> {
+  const pending = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+  pending.child.stdin?.end(input);
+  try {
+    const { stdout, stderr } = await pending;
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
 for (const kind of await dbKinds()) {
   describeOn(kind, `nltrade admin commands on ${kind}`, () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-cli-'));
@@ -79,6 +92,59 @@ for (const kind of await dbKinds()) {
         assert.deepEqual(Object.keys(out).sort(), ['id', 'token']);
         assert.ok(out.token.startsWith(prefix));
       }
+    });
+
+    test('console logins: create with --password-stdin, merchant users, set-password, disable and enable', async () => {
+      let r = await nltradeWithInput(
+        ['admin', 'create-trader', '--name', 'Console Tara', '--password-stdin', '--json'],
+        env,
+        'first password 1\n',
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const trader = JSON.parse(r.stdout) as { id: string; token: string; consoleUserId: string };
+      assert.deepEqual(Object.keys(trader).sort(), ['consoleUserId', 'id', 'token']);
+      assert.ok(trader.token.startsWith('nlt_'));
+      r = await nltradeWithInput(['admin', 'create-admin', '--name', 'Short', '--password-stdin'], env, 'short\n');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /password must be at least 10 characters \(VALIDATION_FAILED\)/);
+      r = await nltrade(['admin', 'set-password', '--name', 'Console Tara'], env);
+      assert.equal(r.code, 2, 'the password is never a flag');
+      assert.match(r.stderr, /--password-stdin is required/);
+
+      r = await nltrade(['admin', 'create-merchant', '--name', 'Console shop', '--json'], env);
+      const merchantId = (JSON.parse(r.stdout) as { merchantId: string }).merchantId;
+      r = await nltradeWithInput(
+        ['admin', 'create-merchant-user', '--merchant', merchantId, '--name', 'shop-clerk', '--password-stdin'],
+        env,
+        'clerk password 1',
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Console login "shop-clerk" \\(user \\d+\\) created for merchant ${merchantId}`));
+      r = await nltradeWithInput(['admin', 'set-password', '--name', 'console tara', '--password-stdin'], env, 'second password 2\r\n');
+      assert.equal(r.code, 0, r.stderr);
+      r = await nltrade(['admin', 'disable-user', '--name', 'shop-clerk'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"shop-clerk" is disabled/);
+      r = await nltrade(['admin', 'disable-user', '--name', 'nobody'], env);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /No console user named "nobody"/);
+
+      // What the commands stored signs in (or not) through the server's own sign-in.
+      const { createSystem, loadConfig } = await import('@nltrade/server');
+      const system = await createSystem(loadConfig({ ...process.env, ...env }));
+      try {
+        const client = { ip: '192.0.2.1' };
+        const tara = await system.sessions.login('Console Tara', 'second password 2', client);
+        assert.equal(tara.user.accountId, trader.id);
+        await assert.rejects(system.sessions.login('Console Tara', 'first password 1', { ip: '192.0.2.2' }), /Wrong name or password/);
+        await assert.rejects(system.sessions.login('shop-clerk', 'clerk password 1', client), /Wrong name or password/);
+        assert.equal(await system.consoleUsers.findByName('Short'), null);
+      } finally {
+        await system.close();
+      }
+      r = await nltrade(['admin', 'enable-user', '--name', 'shop-clerk', '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { disabled: boolean }).disabled, false);
     });
   });
 }
@@ -152,10 +218,36 @@ describe('nltrade serve --demo', () => {
       body: `access_token=${encodeURIComponent(token)}`,
     });
     assert.equal(key.status, 200);
+    assert.match(first.output, /web console: +http:\S+\/console .*demo-trader, demo-admin or demo-merchant/);
+    assert.match(first.output, /password demo-password +\(demo values/);
+    for (const name of ['demo-trader', 'demo-admin', 'demo-merchant']) {
+      const session = await fetch(`${first.url}/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, password: 'demo-password' }),
+      });
+      assert.equal(session.status, 200, name);
+      assert.equal(((await session.json()) as { user: { role: string } }).user.role, name.slice('demo-'.length));
+    }
     assert.equal(await stop(first.proc), 0);
 
+    // Demo data made before the console had no console users: the next start adds them.
+    const { createSystem, loadConfig } = await import('@nltrade/server');
+    const offline = await createSystem(loadConfig({ ...process.env, RSA_KEY_BITS: '2048' }, { dataDir }));
+    try {
+      await offline.storage.db.deleteFrom('console_sessions').execute();
+      await offline.storage.db.deleteFrom('console_users').execute();
+    } finally {
+      await offline.close();
+    }
     const second = await startDemo();
     assert.ok(second.output.includes(token), 'the same demo token is printed on the next start');
+    const session = await fetch(`${second.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'demo-admin', password: 'demo-password' }),
+    });
+    assert.equal(session.status, 200);
     assert.equal(await stop(second.proc), 0);
   });
 });

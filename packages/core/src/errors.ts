@@ -16,7 +16,11 @@ export const ERROR_CATALOG = {
   INVALID_CARD: { status: 400, message: 'The card number is not valid', refusal: true },
   KEY_TOO_OLD: { status: 400, message: 'Your key is too old' },
   UNAUTHORIZED: { status: 401, message: 'Unknown or missing access token' },
+  // One answer for an unknown name, a wrong password and a disabled user: a sign-in form must
+  // not tell a guesser which names exist.
+  INVALID_CREDENTIALS: { status: 401, message: 'Wrong name or password' },
   FORBIDDEN: { status: 403, message: 'You may not do this', refusal: true },
+  CSRF_FAILED: { status: 403, message: 'Missing or wrong X-CSRF-Token header for this session' },
   NOT_YOUR_INVOICE: { status: 403, message: 'This invoice belongs to someone else', refusal: true },
   IP_MISMATCH: { status: 403, message: 'This invoice is bound to another IP address', refusal: true },
   INVOICE_NOT_FOUND: { status: 404, message: 'Invoice not found', refusal: true },

@@ -187,6 +187,23 @@ export interface ClientToServerEvents {
    * authenticated by a merchant token in the handshake; `{events?: [...]}` filters them.
    */
   'webhooks:listen': (options: unknown) => void;
+  /**
+   * The consoles' live updates: authenticated by the console's session cookie (or a token in
+   * the handshake), the socket is then told of every change to an invoice its owner may see.
+   */
+  'console:listen': () => void;
+}
+
+/**
+ * A hint that an invoice the console's user may see changed; the console refetches it over
+ * HTTP (where the roles are enforced). `uid` goes to merchants and administrators only: for a
+ * trader the UID is the payer's secret.
+ */
+export interface ConsoleChange {
+  readonly id: string;
+  readonly uid?: string;
+  readonly status: Status;
+  readonly version: number;
 }
 
 export interface ServerToClientEvents {
@@ -202,6 +219,10 @@ export interface ServerToClientEvents {
   /** Each of the merchant's events, as a webhook would carry it (unsigned: the listener signs). */
   'webhooks:event': (event: WebhookEvent) => void;
   'webhooks:error': (error: RealtimeError) => void;
+  /** After `console:listen`: the hints are on. */
+  'console:listening': (info: { role: 'merchant' | 'trader' | 'admin' }) => void;
+  'console:changed': (change: ConsoleChange) => void;
+  'console:error': (error: RealtimeError) => void;
 }
 
 export const REALTIME_PATH = '/socket.io';

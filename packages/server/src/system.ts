@@ -8,10 +8,13 @@ import { createLimits, type Limits, type LimitsOptions } from './limits/index.ts
 import { flushLogger, type Logger, silentLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { AccountService } from './services/accounts.ts';
+import { ConsoleUserService } from './services/console-users.ts';
 import { InvoiceService } from './services/invoices.ts';
 import { LedgerService } from './services/ledger.ts';
 import { MerchantService } from './services/merchants.ts';
+import { PasswordHasher } from './services/passwords.ts';
 import { PhotoService } from './services/photos.ts';
+import { SessionService } from './services/sessions.ts';
 import { WebhookService } from './services/webhooks.ts';
 import { openStorage, type Storage, secureDataDir } from './storage/db.ts';
 
@@ -24,6 +27,10 @@ export interface System {
   readonly masterKey: MasterKey;
   readonly merchants: MerchantService;
   readonly accounts: AccountService;
+  /** Web console logins (name and password), each acting as an account or a merchant. */
+  readonly consoleUsers: ConsoleUserService;
+  /** Web console sessions: sign-in with its throttle, the cookie's principal, sign-out. */
+  readonly sessions: SessionService;
   readonly invoices: InvoiceService;
   /** The double-entry ledger: balances, deposits, fees, rates; its hook commits with every invoice change. */
   readonly ledger: LedgerService;
@@ -96,6 +103,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   invoices.onChange(ledger.hook);
   const metrics = new Metrics(log);
   const limits = createLimits(config, storage, clock, options.limits);
+  const consoleUsers = new ConsoleUserService(storage.db, clock, new PasswordHasher());
   limits.log = log;
   const system: System = {
     config,
@@ -105,6 +113,8 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     masterKey,
     merchants,
     accounts: new AccountService(storage.db, clock),
+    consoleUsers,
+    sessions: new SessionService(storage.db, clock, consoleUsers),
     invoices,
     ledger,
     photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl, {

@@ -62,10 +62,12 @@ describe('RSA pool fairness between merchants', () => {
         // When B arrives each worker holds at most three of A's (the one it runs, two offered
         // in its mailbox); B takes the place of the next one a worker would take, and if that
         // worker took it a moment earlier, B's operation has the smallest tag and goes into
-        // the next free mailbox entry. Either way it finishes among the first few (a busy
-        // machine decides which of those); first come first served, it would be the 51st.
+        // the next free mailbox entry. Usually it finishes among the first few. On a starved
+        // machine the workers run ahead of this thread (each may finish all three it holds
+        // before the pool hears of one) and replies queue up before B's, so the bound is
+        // loose; first come first served, B would be the 51st whatever the machine does.
         const position = order.indexOf('B');
-        assert.ok(position <= 3 * threads + 1, `B finished as number ${position + 1} of 51: ${order.join('')}`);
+        assert.ok(position < 25, `B finished as number ${position + 1} of 51: ${order.join('')}`);
         const after = pool.stats();
         assert.equal(after.queued, 0);
         assert.equal(after.merchantsQueued, 0);

@@ -366,10 +366,11 @@ for (const kind of await dbKinds()) {
   });
 
   describeOn(kind, `an endpoint failing for the whole retry period (${kind})`, () => {
-    test('its deliveries fail and the endpoint is disabled; nothing more is queued for it', async () => {
+    test('its deliveries fail and the endpoint is disabled; nothing more is queued for it until it is enabled again', async () => {
       // WEBHOOK_RETRY_FOR=1: the "3 days" in one second.
       const l = await live(kind, undefined, { ...DEV, webhookRetryForSeconds: 1 });
-      const down = await Receiver.start(() => 503);
+      let answer = 503;
+      const down = await Receiver.start(() => answer);
       try {
         const endpoint = await addEndpoint(l, down.url);
         await l.invoice();
@@ -387,6 +388,18 @@ for (const kind of await dbKinds()) {
         const rows = (await deliveryRows(l)).length;
         await l.invoice();
         assert.equal((await deliveryRows(l)).length, rows);
+
+        // The receiver is fixed; the merchant turns the endpoint back on.
+        answer = 200;
+        const stranger = await l.ts.system.merchants.create('Another shop');
+        const refused = await api(l.url, 'POST', `/v1/webhook-endpoints/${endpoint.id}/enable`, stranger.accessToken);
+        assert.equal(refused.status, 404, 'another merchant cannot enable it');
+        const enabled = await api(l.url, 'POST', `/v1/webhook-endpoints/${endpoint.id}/enable`, l.merchantToken);
+        assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+        assert.equal(enabled.body.status, 'enabled');
+        assert.equal(enabled.body.failing_since, null);
+        const after = await l.invoice();
+        await down.until((r) => r.delivered().some((e) => e.data.invoice.uid === after));
       } finally {
         await l.close();
         await down.close();

@@ -16,7 +16,16 @@ import fastifySwagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** The public surfaces: the merchant, trader and administrator APIs. Checkout and photos are the payer page's own. */
-export const DOCUMENTED_PREFIXES = ['/v1/invoices', '/v1/trader/', '/v1/admin/', '/v1/webhook-endpoints', '/v1/events'] as const;
+export const DOCUMENTED_PREFIXES = [
+  '/v1/invoices',
+  '/v1/trader/',
+  '/v1/admin/',
+  '/v1/webhook-endpoints',
+  '/v1/events',
+  '/v1/merchant',
+  '/v1/session',
+  '/v1/sessions',
+] as const;
 
 const TAGS: readonly [prefix: string, tag: string][] = [
   ['/v1/invoices', 'Invoices'],
@@ -24,6 +33,8 @@ const TAGS: readonly [prefix: string, tag: string][] = [
   ['/v1/events', 'Webhooks'],
   ['/v1/trader/', 'Trader'],
   ['/v1/admin/', 'Admin'],
+  ['/v1/merchant', 'Merchant'],
+  ['/v1/session', 'Console'],
 ];
 
 export const OPENAPI_PATH = '/v1/openapi.json';
@@ -52,12 +63,26 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Invoices', description: 'Merchants: create, read, list and cancel invoices.' },
         { name: 'Webhooks', description: 'Merchants: endpoints that receive signed events.' },
         { name: 'Trader', description: 'Traders: take invoices, give the card, confirm.' },
-        { name: 'Admin', description: 'Administrators: decide disputes, cancel.' },
+        { name: 'Admin', description: 'Administrators: decide disputes, cancel, manage people, money and settings.' },
+        { name: 'Merchant', description: 'Merchants: their own public key and access token.' },
+        {
+          name: 'Console',
+          description:
+            'The web console’s sign-in. A session is an HttpOnly cookie; with it, every state-changing request needs the session’s `X-CSRF-Token` header. Bearer-token requests never need it.',
+        },
       ],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'A merchant, trader or administrator token.' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'A merchant, trader or administrator token.' },
+          sessionCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'nltrade_session',
+            description: 'A console session (POST /v1/session); state-changing requests also need the X-CSRF-Token header.',
+          },
+        },
       },
-      security: [{ bearerAuth: [] }],
+      security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     },
     transform: ({ schema, url }) => {
       if (!isDocumented(url)) return { schema: { ...schema, hide: true }, url };

@@ -53,6 +53,23 @@ export const LIST_QUERY = {
   additionalProperties: false,
 } as const;
 
+const ID = { type: 'string', pattern: '^[0-9]{1,18}$' } as const;
+/** Unix seconds or an ISO 8601 date / date-time with a zone (parsed by `parseCreatedBound`). */
+const CREATED_BOUND = { type: 'string', maxLength: 40 } as const;
+
+/** An administrator's search: the staff list's filters plus who and when. */
+export const ADMIN_LIST_QUERY = {
+  type: 'object',
+  properties: {
+    ...LIST_QUERY.properties,
+    merchant_id: ID,
+    trader_id: ID,
+    created_gte: CREATED_BOUND,
+    created_lt: CREATED_BOUND,
+  },
+  additionalProperties: false,
+} as const;
+
 const REASON = { type: 'string', maxLength: LIMITS.reasonChars } as const;
 
 /** Bodies of actions that take none are usually posted empty, as `{}` or as `null`. */

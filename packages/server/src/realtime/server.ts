@@ -18,6 +18,7 @@ import type { Slot } from '../limits/index.ts';
 import type { Invoice } from '../services/invoices.ts';
 import type { System } from '../system.ts';
 import { checkoutView, watchView } from '../views.ts';
+import { attachConsoleListen } from './console.ts';
 import { attachWebhookListen } from './webhooks.ts';
 
 export type { ClientToServerEvents, ServerToClientEvents };
@@ -198,6 +199,14 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     onError: (err) => opts.onError(err),
   });
 
+  // `console:listen` (the web consoles): hints that an invoice the console's user may see changed.
+  const stopConsoleListen = attachConsoleListen(io, system, {
+    countGuess: (ip) => guesses.count(ip),
+    errorPayload,
+    onError: (err) => opts.onError(err),
+    now: () => system.clock.now(),
+  });
+
   io.on('connection', (socket: RealtimeSocket) => {
     socket.data.ip = ipOfRequest.get(socket.request) ?? clientIp(socket.request, trust);
     socket.data.joins = 0;
@@ -293,6 +302,7 @@ export function attachRealtime(system: System, httpServer: HttpServer, options: 
     async close() {
       unsubscribe();
       stopWebhookListen();
+      stopConsoleListen();
       io.local.disconnectSockets(true);
       // Closes the engine's clients but not the HTTP server, which Fastify owns and closes.
       io.engine.close();

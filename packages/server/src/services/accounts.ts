@@ -1,4 +1,4 @@
-import { cleanText, LIMITS } from '@nltrade/core';
+import { AppError, cleanText, LIMITS } from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../storage/schema.ts';
@@ -31,6 +31,26 @@ export class AccountService {
       .returning('id')
       .executeTakeFirstOrThrow();
     return { id: String(row.id), token };
+  }
+
+  async get(id: string): Promise<Account | null> {
+    const n = Number(id);
+    if (!Number.isSafeInteger(n)) return null;
+    const row = await this.#db.selectFrom('accounts').select(['id', 'role', 'name']).where('id', '=', n).executeTakeFirst();
+    return row ? { id: String(row.id), role: row.role, name: row.name } : null;
+  }
+
+  /** A new API token for the account (returned once, stored hashed); the old one stops working. */
+  async reissueToken(id: string): Promise<string> {
+    const account = await this.get(id);
+    if (!account) throw new AppError('NOT_FOUND', `No trader or administrator with id ${id}`);
+    const token = newToken(account.role);
+    await this.#db
+      .updateTable('accounts')
+      .set({ token_hash: hashToken(token) })
+      .where('id', '=', Number(account.id))
+      .execute();
+    return token;
   }
 
   async authenticate(token: unknown): Promise<Account | null> {

@@ -57,6 +57,14 @@ interface PostInput {
   readonly actor: Actor;
 }
 
+/** An entry ready to write: its merged lines in account-id order, and which of them are floored. */
+interface Plan {
+  readonly input: PostInput;
+  readonly ordered: readonly (PostLine & { id: number })[];
+  readonly floored: readonly number[];
+  readonly currency: string;
+}
+
 export interface LedgerLine {
   readonly account: string;
   readonly amount: number;
@@ -171,7 +179,12 @@ export class LedgerService {
     const requeued = change.to === OPEN_STATUS && change.from !== null && change.from !== OPEN_STATUS;
     if (change.action !== 'accept' && change.action !== 'changeAmount' && !toFinal && !requeued) return;
     // An invoice taken from the queue holds nothing yet; everything else asks the journal.
-    const holds = change.action === 'accept' && change.from === OPEN_STATUS ? [] : await this.#holdsOf(trx, invoice.id);
+    const settling = change.to === 'success' && invoice.traderId !== null;
+    // A settlement needs the holds and the fees: read together, one round trip.
+    const read = settling
+      ? await this.#holdsAndFees(trx, invoice.id, invoice.merchantId, invoice.traderId as string)
+      : { holds: change.action === 'accept' && change.from === OPEN_STATUS ? [] : await this.#holdsOf(trx, invoice.id), fees: null };
+    const holds = read.holds;
     const lines: PostLine[] = [];
     for (const h of holds) {
       lines.push({ account: accountCode('trader_held', h.traderId), amount: -h.amount });
@@ -186,9 +199,9 @@ export class LedgerService {
       if (this.#settings.requireTraderDeposit) floors.set(deposit, 'INSUFFICIENT_DEPOSIT');
     }
     let kind: LedgerEntryKind = 'hold';
-    if (change.to === 'success' && traderId !== null) {
+    if (settling && traderId !== null && read.fees) {
       kind = 'settle';
-      const { feeBps, rewardBps } = await this.#fees(trx, invoice.merchantId, traderId);
+      const { feeBps, rewardBps } = read.fees;
       const split = splitSettlement(invoice.reciveMinor, feeBps, rewardBps);
       // The hold (released above) becomes the debit: the trader has the payer's UAH.
       lines.push({ account: accountCode('trader_deposit', traderId), amount: -invoice.reciveMinor });
@@ -196,19 +209,13 @@ export class LedgerService {
       lines.push({ account: accountCode('trader_rewards', traderId), amount: split.reward });
       lines.push({ account: 'platform', amount: split.platform });
     }
-    await this.#post(trx, {
-      kind,
-      lines,
-      floors,
-      invoiceId: invoice.id,
-      eventId: change.eventId,
-      memo: memoOf(change),
-      actor: change.actor,
-    });
+    const entries: PostInput[] = [
+      { kind, lines, floors, invoiceId: invoice.id, eventId: change.eventId, memo: memoOf(change), actor: change.actor },
+    ];
     if (kind === 'settle' && traderId !== null) {
       // The other side of the exchange, in the payer's currency: the UAH the payer sent
       // reached the trader's card (what the trader's deposit was debited for above).
-      await this.#post(trx, {
+      entries.push({
         kind: 'payment',
         currency: PAYER_CURRENCY,
         lines: [
@@ -221,6 +228,7 @@ export class LedgerService {
         actor: change.actor,
       });
     }
+    await this.#postAll(trx, entries);
   };
 
   /** What the invoice holds now, per trader (normally one trader, or none). */
@@ -260,101 +268,161 @@ export class LedgerService {
     return db.executeQuery<R>({ ...compiled, parameters } as CompiledQuery<R>);
   }
 
+  /** Writes one balanced entry (see `#postAll`); its id, or null when it had no lines. */
+  async #post(trx: Transaction<Database>, input: PostInput): Promise<string | null> {
+    return (await this.#postAll(trx, [input]))[0] ?? null;
+  }
+
   /**
-   * Writes one balanced entry and moves the running balances with it. Balances are updated in
+   * Writes balanced entries and moves the running balances with them. Balances are updated in
    * account-id order, so two transactions touching the same accounts never wait on each other
    * in a cycle; a floored account is decremented with a conditional UPDATE, which PostgreSQL
    * re-checks after waiting for a concurrent writer's row lock, so no two can overdraw it.
+   * On PostgreSQL the entries go in one statement (a settlement and its payment in the payer's
+   * currency are one round trip, not two) when they touch no account twice: one statement
+   * cannot update a row twice.
    */
-  async #post(trx: Transaction<Database>, input: PostInput): Promise<string | null> {
-    const lines = mergeLines(input.lines);
-    assertBalanced(lines);
-    if (lines.length === 0) return null;
-    const currency = input.currency ?? this.#settings.currency;
-    const ids = await this.#accountIds(
-      trx,
-      lines.map((l) => l.account),
-      currency,
-    );
-    const ordered = lines.map((l) => ({ ...l, id: ids.get(l.account) as number })).sort((a, b) => a.id - b.id);
-    // One UPDATE for every balance: PostgreSQL locks the rows in index (id) order. A floored
-    // account that would go below zero is left out by the WHERE, which PostgreSQL re-checks
-    // after waiting for a concurrent writer's lock, so the count of updated rows tells.
-    const floored = ordered.flatMap((l, i) => (l.amount < 0 && input.floors?.has(l.account) ? [i] : []));
-    const values: Record<string, unknown> = {};
-    ordered.forEach((l, i) => {
-      values[`id${i}`] = l.id;
-      values[`a${i}`] = l.amount;
-    });
-    const n = ordered.length;
-    const update = () => {
-      const delta = sql`case id ${sql.join(
-        ordered.map((_l, i) => sql`when ${marker(`id${i}`)} then cast(${marker(`a${i}`)} as bigint)`),
-        sql` `,
-      )} end`;
-      return trx
-        .updateTable('ledger_accounts')
-        .set({ balance: sql`balance + ${delta}` })
-        .where(
-          'id',
-          'in',
-          ordered.map((_l, i) => marker<number>(`id${i}`)),
-        )
-        .where((eb) =>
-          eb.and(
-            floored.map((i) =>
-              eb.or([eb('id', '!=', marker<number>(`id${i}`)), eb(sql`balance + cast(${marker(`a${i}`)} as bigint)`, '>=', 0)]),
-            ),
-          ),
-        );
-    };
-    Object.assign(values, {
-      kind: input.kind,
-      currency,
-      invoice: input.invoiceId == null ? null : Number(input.invoiceId),
-      event: input.eventId ?? null,
-      memo: input.memo ?? null,
-      actorType: input.actor.type,
-      actorId: input.actor.id,
-      at: this.#clock.now(),
-      n,
-    });
-    const refuse = (): never => {
-      const first = floored[0] === undefined ? undefined : ordered[floored[0]];
-      const floor = first && input.floors?.get(first.account);
-      throw new AppError(floor ?? 'INTERNAL', floor ? undefined : 'A ledger account vanished');
-    };
-    if (this.#dialect === 'postgres') {
-      // Balances, the entry and its lines in one round trip; the entry is written only when
-      // every balance moved (otherwise the refusal below rolls the transaction back anyway).
-      const r = await this.#run<{ updated: number | string; id: number | null }>(
+  async #postAll(trx: Transaction<Database>, inputs: readonly PostInput[]): Promise<(string | null)[]> {
+    const plans: Plan[] = [];
+    for (const input of inputs) {
+      const lines = mergeLines(input.lines);
+      assertBalanced(lines);
+      if (lines.length === 0) {
+        plans.push({ input, ordered: [], floored: [], currency: '' });
+        continue;
+      }
+      const currency = input.currency ?? this.#settings.currency;
+      const ids = await this.#accountIds(
         trx,
-        `pg-post:${n}:${floored.join(',')}`,
-        () =>
-          sql`
-          with u as (${update().returning('id')}),
-          e as (
-            insert into ledger_entries (kind, currency, invoice_id, event_id, memo, actor_type, actor_id, at)
-            select ${marker('kind')}, ${marker('currency')}, cast(${marker('invoice')} as bigint), cast(${marker('event')} as bigint),
-              cast(${marker('memo')} as text), ${marker('actorType')}, cast(${marker('actorId')} as text), cast(${marker('at')} as bigint)
-            where (select count(*) from u) = cast(${marker('n')} as bigint)
-            returning id
-          ), l as (
-            insert into ledger_lines (entry_id, account_id, amount)
-            select e.id, v.account_id, v.amount from e, (values ${sql.join(
-              ordered.map((_l, i) => sql`(cast(${marker(`id${i}`)} as bigint), cast(${marker(`a${i}`)} as bigint))`),
-            )}) as v(account_id, amount)
-          )
-          select (select count(*) from u) as updated, (select id from e) as id`.compile(trx),
-        values,
+        lines.map((l) => l.account),
+        currency,
       );
-      const row = r.rows[0];
-      if (!row || Number(row.updated) !== n || row.id === null) return refuse();
-      return String(row.id);
+      const ordered = lines.map((l) => ({ ...l, id: ids.get(l.account) as number })).sort((a, b) => a.id - b.id);
+      const floored = ordered.flatMap((l, i) => (l.amount < 0 && input.floors?.has(l.account) ? [i] : []));
+      plans.push({ input, ordered, floored, currency });
     }
-    const result = await this.#run(trx, `update:${n}:${floored.join(',')}`, () => update().compile(), values);
-    if (Number(result.numAffectedRows ?? 0) !== n) refuse();
-    const entryValues = sql`(${marker('kind')}, ${marker('currency')}, ${marker('invoice')}, ${marker('event')}, ${marker('memo')}, ${marker('actorType')}, ${marker('actorId')}, ${marker('at')})`;
+    const live = plans.filter((p) => p.ordered.length > 0);
+    const results = new Map<Plan, string>();
+    if (this.#dialect === 'postgres') {
+      const seen = new Set<number>();
+      const disjoint = live.every((p) => p.ordered.every((l) => !seen.has(l.id) && seen.add(l.id)));
+      const groups = disjoint ? [live] : live.map((p) => [p]);
+      for (const group of groups) {
+        if (group.length === 0) continue;
+        const ids = await this.#postPg(trx, group);
+        for (const [j, p] of group.entries()) results.set(p, ids[j] as string);
+      }
+    } else {
+      for (const plan of live) results.set(plan, await this.#postSqlite(trx, plan));
+    }
+    return plans.map((p) => results.get(p) ?? null);
+  }
+
+  /** The markers' values of one entry, each name prefixed with `e<j>_`. */
+  #values(plan: Plan, j: number, values: Record<string, unknown>): void {
+    const { input, ordered, currency } = plan;
+    ordered.forEach((l, i) => {
+      values[`e${j}_id${i}`] = l.id;
+      values[`e${j}_a${i}`] = l.amount;
+    });
+    Object.assign(values, {
+      [`e${j}_kind`]: input.kind,
+      [`e${j}_currency`]: currency,
+      [`e${j}_invoice`]: input.invoiceId == null ? null : Number(input.invoiceId),
+      [`e${j}_event`]: input.eventId ?? null,
+      [`e${j}_memo`]: input.memo ?? null,
+      [`e${j}_actorType`]: input.actor.type,
+      [`e${j}_actorId`]: input.actor.id,
+      [`e${j}_at`]: this.#clock.now(),
+      [`e${j}_n`]: ordered.length,
+    });
+  }
+
+  /**
+   * One UPDATE for every balance of an entry: PostgreSQL locks the rows in index (id) order.
+   * A floored account that would go below zero is left out by the WHERE, which PostgreSQL
+   * re-checks after waiting for a concurrent writer's lock, so the count of updated rows tells.
+   */
+  #balanceUpdate(trx: Db, plan: Plan, j: number) {
+    const m = (name: string) => marker<number>(`e${j}_${name}`);
+    const delta = sql`case id ${sql.join(
+      plan.ordered.map((_l, i) => sql`when ${m(`id${i}`)} then cast(${m(`a${i}`)} as bigint)`),
+      sql` `,
+    )} end`;
+    return trx
+      .updateTable('ledger_accounts')
+      .set({ balance: sql`balance + ${delta}` })
+      .where(
+        'id',
+        'in',
+        plan.ordered.map((_l, i) => m(`id${i}`)),
+      )
+      .where((eb) =>
+        eb.and(plan.floored.map((i) => eb.or([eb('id', '!=', m(`id${i}`)), eb(sql`balance + cast(${m(`a${i}`)} as bigint)`, '>=', 0)]))),
+      );
+  }
+
+  #refuse(plan: Plan): never {
+    const first = plan.floored[0] === undefined ? undefined : plan.ordered[plan.floored[0]];
+    const floor = first && plan.input.floors?.get(first.account);
+    throw new AppError(floor ?? 'INTERNAL', floor ? undefined : 'A ledger account vanished');
+  }
+
+  /**
+   * Balances, entries and lines of every plan in one round trip; an entry is written only
+   * when every balance of its own moved (otherwise the refusal below rolls the transaction
+   * back anyway).
+   */
+  async #postPg(trx: Transaction<Database>, group: readonly Plan[]): Promise<string[]> {
+    const values: Record<string, unknown> = {};
+    for (const [j, p] of group.entries()) this.#values(p, j, values);
+    const shape = group.map((p) => `${p.ordered.length}:${p.floored.join(',')}`).join('|');
+    const r = await this.#run<Record<string, number | string | null>>(
+      trx,
+      `pg-post:${shape}`,
+      () => {
+        const parts = group.map((plan, j) => {
+          const m = (name: string) => marker(`e${j}_${name}`);
+          const u = sql.raw(`u${j}`);
+          const e = sql.raw(`e${j}`);
+          return sql`${u} as (${this.#balanceUpdate(trx, plan, j).returning('id')}),
+          ${e} as (
+            insert into ledger_entries (kind, currency, invoice_id, event_id, memo, actor_type, actor_id, at)
+            select ${m('kind')}, ${m('currency')}, cast(${m('invoice')} as bigint), cast(${m('event')} as bigint),
+              cast(${m('memo')} as text), ${m('actorType')}, cast(${m('actorId')} as text), cast(${m('at')} as bigint)
+            where (select count(*) from ${u}) = cast(${m('n')} as bigint)
+            returning id
+          ), ${sql.raw(`l${j}`)} as (
+            insert into ledger_lines (entry_id, account_id, amount)
+            select ${e}.id, v.account_id, v.amount from ${e}, (values ${sql.join(
+              plan.ordered.map((_l, i) => sql`(cast(${m(`id${i}`)} as bigint), cast(${m(`a${i}`)} as bigint))`),
+            )}) as v(account_id, amount)
+          )`;
+        });
+        const picks = group.map(
+          (_p, j) =>
+            sql`(select count(*) from ${sql.raw(`u${j}`)}) as ${sql.raw(`updated${j}`)}, (select id from ${sql.raw(`e${j}`)}) as ${sql.raw(`id${j}`)}`,
+        );
+        return sql`with ${sql.join(parts, sql`, `)} select ${sql.join(picks, sql`, `)}`.compile(trx);
+      },
+      values,
+    );
+    const row = r.rows[0];
+    return group.map((plan, j) => {
+      const id = row?.[`id${j}`];
+      if (!row || Number(row[`updated${j}`]) !== plan.ordered.length || id === null || id === undefined) return this.#refuse(plan);
+      return String(id);
+    });
+  }
+
+  async #postSqlite(trx: Transaction<Database>, plan: Plan): Promise<string> {
+    const values: Record<string, unknown> = {};
+    this.#values(plan, 0, values);
+    const n = plan.ordered.length;
+    const result = await this.#run(trx, `update:${n}:${plan.floored.join(',')}`, () => this.#balanceUpdate(trx, plan, 0).compile(), values);
+    if (Number(result.numAffectedRows ?? 0) !== n) this.#refuse(plan);
+    const m = (name: string) => marker(`e0_${name}`);
+    const entryValues = sql`(${m('kind')}, ${m('currency')}, ${m('invoice')}, ${m('event')}, ${m('memo')}, ${m('actorType')}, ${m('actorId')}, ${m('at')})`;
     const inserted = await this.#run<{ id: number }>(
       trx,
       'entry',
@@ -365,13 +433,13 @@ export class LedgerService {
       values,
     );
     const entryId = Number(inserted.rows[0]?.id);
-    values.entry = entryId;
+    values.e0_entry = entryId;
     await this.#run(
       trx,
       `lines:${n}`,
       () =>
         sql`insert into ledger_lines (entry_id, account_id, amount) values ${sql.join(
-          ordered.map((_l, i) => sql`(${marker('entry')}, ${marker(`id${i}`)}, ${marker(`a${i}`)})`),
+          plan.ordered.map((_l, i) => sql`(${m('entry')}, ${m(`id${i}`)}, ${m(`a${i}`)})`),
         )}`.compile(trx),
       values,
     );
@@ -434,24 +502,46 @@ export class LedgerService {
     return rows[0]?.value;
   }
 
-  /** The merchant's fee and the trader's reward in one query: each its own setting, else the platform's, else the configured default. */
-  async #fees(db: Db, merchantId: string, traderId: string): Promise<{ feeBps: number; rewardBps: number }> {
-    const { rows } = await this.#run<{ kind: string; owner_id: string; value: string; id: number }>(
+  /**
+   * What a settlement reads, in one query: the invoice's holds per trader (as `#holdsOf`) and
+   * the settings that decide the merchant's fee and the trader's reward.
+   */
+  async #holdsAndFees(
+    db: Db,
+    invoiceId: string,
+    merchantId: string,
+    traderId: string,
+  ): Promise<{ holds: { traderId: string; amount: number }[]; fees: { feeBps: number; rewardBps: number } }> {
+    const { rows } = await this.#run<{ kind: string; owner_id: string | null; value: string; id: number | string }>(
       db,
-      'fees',
+      'holds-and-fees',
       () =>
-        db
-          .selectFrom('ledger_settings')
-          .select(['kind', 'owner_id', 'value', 'id'])
-          .where((eb) =>
-            eb.or([
-              eb.and([eb('kind', '=', 'merchant_fee'), eb('owner_id', 'in', [marker<string>('merchant'), ''])]),
-              eb.and([eb('kind', '=', 'trader_reward'), eb('owner_id', 'in', [marker<string>('trader'), ''])]),
-            ]),
-          )
-          .compile(),
-      { merchant: merchantId, trader: traderId },
+        sql`select 'hold' as kind, a.owner_id as owner_id, cast(sum(l.amount) as text) as value, 0 as id
+          from ledger_lines l
+          inner join ledger_entries e on e.id = l.entry_id
+          inner join ledger_accounts a on a.id = l.account_id
+          where e.invoice_id = ${marker('invoice')} and a.kind = 'trader_held' and a.currency = ${marker('currency')}
+          group by a.owner_id
+          union all
+          select kind, owner_id, value, id from ledger_settings
+          where (kind = 'merchant_fee' and owner_id in (${marker('merchant')}, ''))
+             or (kind = 'trader_reward' and owner_id in (${marker('trader')}, ''))`.compile(db),
+      { invoice: Number(invoiceId), currency: this.#settings.currency, merchant: merchantId, trader: traderId },
     );
+    const holds = rows
+      .filter((r) => r.kind === 'hold')
+      .map((r) => ({ traderId: String(r.owner_id), amount: Number(r.value) }))
+      .filter((r) => r.amount !== 0);
+    const settings = rows.filter((r) => r.kind !== 'hold').map((r) => ({ ...r, owner_id: String(r.owner_id), id: Number(r.id) }));
+    return { holds, fees: this.#pickFees(settings, merchantId, traderId) };
+  }
+
+  /** Each its own setting, else the platform's, else the configured default. */
+  #pickFees(
+    rows: readonly { kind: string; owner_id: string; value: string; id: number }[],
+    merchantId: string,
+    traderId: string,
+  ): { feeBps: number; rewardBps: number } {
     const pick = (kind: string, owner: string): string | undefined => {
       let best: (typeof rows)[number] | undefined;
       for (const r of rows) {

@@ -155,6 +155,29 @@ export class MerchantService {
     return row ? merchantOf(row) : null;
   }
 
+  /** Every merchant, newest first (an operator's list: a few hundred rows at most). */
+  async list(): Promise<Array<Merchant & { createdAt: number }>> {
+    const rows = await this.#db.selectFrom('merchants').select(['id', 'name', 'sandbox', 'created_at']).orderBy('id', 'desc').execute();
+    return rows.map((r) => ({ ...merchantOf(r), createdAt: Number(r.created_at) }));
+  }
+
+  /**
+   * A new access token for the merchant (returned once, stored hashed); the old one stops
+   * working at once here, and in other processes when their short cache runs out.
+   */
+  async reissueToken(merchantId: string): Promise<string> {
+    const merchant = await this.get(merchantId);
+    if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
+    const accessToken = newToken('merchant', { sandbox: merchant.sandbox });
+    await this.#db
+      .updateTable('merchants')
+      .set({ token_hash: hashToken(accessToken) })
+      .where('id', '=', Number(merchant.id))
+      .execute();
+    this.#authCache.clear();
+    return accessToken;
+  }
+
   /** Makes a new current key; the previous one is retired (still recognised, never accepted). */
   async rotateKey(merchantId: string): Promise<MerchantKey> {
     const merchant = await this.get(merchantId);

@@ -290,6 +290,23 @@ export class WebhookService {
     });
   }
 
+  /**
+   * Turns a disabled endpoint back on (the receiver was fixed): new events go there again,
+   * and its failure clock starts afresh. What failed while it was off stays failed; the
+   * merchant resends what it needs with `redeliver`.
+   */
+  async enable(merchantId: string, id: string): Promise<WebhookEndpointView> {
+    await this.#own(merchantId, id);
+    const updated = await this.#db
+      .updateTable('webhook_endpoints')
+      .set({ status: 'enabled', failing_since: null })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return endpointView(updated, this.#clock.now());
+  }
+
   /** A new secret; the previous one keeps signing (as a second `v1=`) for 24 hours. */
   async rotateSecret(merchantId: string, id: string): Promise<WebhookEndpointView> {
     const row = await this.#own(merchantId, id);

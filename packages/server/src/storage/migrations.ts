@@ -284,6 +284,57 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_console': {
+      async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
+        // People who sign in to the web console with a name and a password. Traders and
+        // administrators act as their account, merchant users as their merchant; `name_key`
+        // (the name case-folded) makes "Anna" and "anna" one login.
+        await idColumn(db.schema.createTable('console_users'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_key', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'bigint', (c) => c.references('accounts.id'))
+          .addColumn('merchant_id', 'bigint', (c) => c.references('merchants.id'))
+          .addColumn('disabled_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('password_changed_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        // Only the SHA-256 of a session's cookie is kept: a copy of the database signs nobody in.
+        await idColumn(db.schema.createTable('console_sessions'))
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('console_users.id'))
+          .addColumn('ip', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('console_sessions_by_user').on('console_sessions').columns(['user_id', 'id']).execute();
+        await db.schema.createIndex('console_sessions_by_expiry').on('console_sessions').columns(['expires_at']).execute();
+
+        // Failed sign-ins per (name, client address), in the database so every process sees
+        // them: a name is slowed and then locked only for the address that keeps failing.
+        await db.schema
+          .createTable('console_login_failures')
+          .addColumn('name_key', 'text', (c) => c.notNull())
+          .addColumn('ip_key', 'text', (c) => c.notNull())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('last_failure_at', 'bigint', (c) => c.notNull())
+          .addColumn('blocked_until', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('console_login_failures_pkey', ['name_key', 'ip_key'])
+          .execute();
+        await db.schema.createIndex('console_login_failures_by_time').on('console_login_failures').columns(['last_failure_at']).execute();
+      },
+    },
   };
 }
 

@@ -110,6 +110,55 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   ledger_lines: LedgerLinesTable;
   ledger_settings: LedgerSettingsTable;
+  console_users: ConsoleUsersTable;
+  console_sessions: ConsoleSessionsTable;
+  console_login_failures: ConsoleLoginFailuresTable;
+}
+
+/** A web console login (migration 0008). */
+export interface ConsoleUsersTable {
+  id: Generated<number>;
+  name: string;
+  /** The name case-folded (NFKC, lower case): unique, what sign-in looks up. */
+  name_key: string;
+  /** Self-describing: `scrypt$ln=15,r=8,p=3$<salt>$<hash>` (see services/passwords.ts). */
+  password_hash: string;
+  role: 'trader' | 'admin' | 'merchant';
+  /** The account a trader or administrator acts as. */
+  account_id: number | null;
+  /** The merchant a merchant user acts for. */
+  merchant_id: number | null;
+  disabled_at: Millis | null;
+  created_at: Millis;
+  password_changed_at: Millis;
+}
+
+export interface ConsoleSessionsTable {
+  id: Generated<number>;
+  /** SHA-256 (hex) of the cookie's token; the token itself is never stored. */
+  token_hash: string;
+  /** Sent back in X-CSRF-Token on every state-changing request made with the cookie. */
+  csrf_token: string;
+  user_id: number;
+  ip: string;
+  user_agent: string | null;
+  created_at: Millis;
+  /** Touched at most once a minute; the session ends 12 h after it (idle). */
+  last_seen_at: Millis;
+  /** The absolute end (7 days after sign-in). */
+  expires_at: Millis;
+  revoked_at: Millis | null;
+}
+
+/** Failed sign-ins of one name from one client (an IPv4 address or an IPv6 /64). */
+export interface ConsoleLoginFailuresTable {
+  name_key: string;
+  ip_key: string;
+  /** Attempts counted since the last success, each counted before its password is checked. */
+  failures: number;
+  last_failure_at: Millis;
+  /** No attempt of this name from this client before then. */
+  blocked_until: Millis;
 }
 
 /** One account of the double-entry ledger, in one currency. */

@@ -19,7 +19,8 @@ export interface Live {
   idOf(uid: string): Promise<string>;
   account(role: 'trader' | 'admin', name?: string): Promise<{ id: string; token: string }>;
   /** Opens a socket as client `ip` (sent as X-Forwarded-For, believed from 127.0.0.1). */
-  connect(ip?: string): Promise<Recorder>;
+  /** A socket from `ip`; `auth` is the handshake's auth object, `headers` extra handshake headers (a cookie, an Origin). */
+  connect(ip?: string, options?: { auth?: Record<string, unknown>; headers?: Record<string, string> }): Promise<Recorder>;
   close(): Promise<void>;
 }
 
@@ -40,14 +41,15 @@ export async function live(kind: DbKind, clock?: Clock, overrides: ConfigOverrid
     },
     idOf: async (uid) => (await ts.system.invoices.get(uid)).id,
     account: (role, name = role) => ts.system.accounts.create(role, name),
-    async connect(ip = '10.0.0.1') {
+    async connect(ip = '10.0.0.1', options = {}) {
       const r = new Recorder(
         io(server.url, {
           path: '/socket.io',
           transports: ['websocket'],
           forceNew: true,
           reconnection: false,
-          extraHeaders: { 'x-forwarded-for': ip },
+          extraHeaders: { 'x-forwarded-for': ip, ...options.headers },
+          ...(options.auth && { auth: options.auth }),
         }),
       );
       sockets.push(r);

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Invoice } from '../../services/invoices.ts';
 import { staffInvoiceView } from '../../views.ts';
 import { accountOf, guardRole } from '../auth.ts';
-import { CANCEL_BODY, DECIDE_BODY, LIST_QUERY, REF_PARAMS, type RouteOptions, typed } from '../schemas.ts';
+import { ADMIN_LIST_QUERY, CANCEL_BODY, DECIDE_BODY, REF_PARAMS, type RouteOptions, typed } from '../schemas.ts';
+import { parseCreatedBound } from './v1.ts';
 
 /** Administrators: review any invoice (by UID or number), decide disputes, cancel what is not final. */
 export async function adminRoutes(instance: FastifyInstance, { system }: RouteOptions): Promise<void> {
@@ -15,9 +16,18 @@ export async function adminRoutes(instance: FastifyInstance, { system }: RouteOp
   };
   const view = async (invoice: Invoice, adminId: string) => (await views([invoice], adminId))[0];
 
-  app.get('/v1/admin/invoices', { schema: { querystring: LIST_QUERY } }, async (request) => {
-    const { status, limit, before } = request.query;
-    return { invoices: await views(await system.invoices.list({ status, limit, before }), accountOf(request).id) };
+  app.get('/v1/admin/invoices', { schema: { querystring: ADMIN_LIST_QUERY } }, async (request) => {
+    const { status, limit, before, merchant_id, trader_id, created_gte, created_lt } = request.query;
+    const invoices = await system.invoices.list({
+      status,
+      limit,
+      before,
+      merchantId: merchant_id,
+      traderId: trader_id,
+      createdGte: parseCreatedBound(created_gte, 'created_gte'),
+      createdLt: parseCreatedBound(created_lt, 'created_lt'),
+    });
+    return { invoices: await views(invoices, accountOf(request).id) };
   });
 
   app.get('/v1/admin/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request) =>

@@ -270,6 +270,23 @@ export async function webhookRoutes(instance: FastifyInstance, { system }: Route
   );
 
   app.post(
+    '/v1/webhook-endpoints/:id/enable',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Enable a disabled webhook endpoint',
+        description:
+          'An endpoint that failed for the whole retry period is disabled. Once its receiver is fixed, this turns it back on: new events go there again. Deliveries that failed meanwhile stay failed; send them again with redeliver.',
+        headers: V1_IDEMPOTENCY_HEADERS,
+        params: ENDPOINT_PARAMS,
+        body: EMPTY_OR_NULL_BODY,
+        response: { 200: V1_WEBHOOK_ENDPOINT, ...errors(401, 404, 409, 422) },
+      },
+    },
+    async (request) => system.webhooks.enable(merchantOf(request).id, request.params.id),
+  );
+
+  app.post(
     '/v1/events/:id/redeliver',
     {
       schema: {
