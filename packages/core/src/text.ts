@@ -56,6 +56,10 @@ export const LIMITS = {
   photoUrlChars: 2048,
   returnUrlChars: 2048,
   accountNameChars: 200,
+  /** A saved card's label ("mono black", "PrivatBank salary"). */
+  cardLabelChars: 60,
+  /** Cards one trader may keep saved. */
+  savedCardsPerTrader: 20,
   /** A receipt photo upload, before re-encoding. */
   photoBytes: 10 * 1024 * 1024,
 } as const;

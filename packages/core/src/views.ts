@@ -273,6 +273,15 @@ export type TraderBalanceView = {
   rewards: string;
 };
 
+/** A trader's saved card (`GET /v1/trader/cards`): never the whole number. */
+export type TraderCardView = {
+  id: string;
+  /** First six and last four digits, as `maskCard` shows them. */
+  masked: string;
+  label: string | null;
+  created_at: string;
+};
+
 /** A merchant's balance (`GET /v1/balance`): decimal strings of the settlement currency. */
 export type MerchantBalanceView = {
   currency: string;

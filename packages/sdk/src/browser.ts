@@ -20,6 +20,8 @@ export {
   NlTradeError,
   type StaffInvoiceView,
   type Status,
+  type TraderBalanceView,
+  type TraderCardView,
   type WatchView,
 } from './client.ts';
 export { type InvoiceWatch, type WatchHandlers, type WatchOptions, watchInvoice } from './realtime.ts';

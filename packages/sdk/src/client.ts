@@ -8,11 +8,11 @@
  * const open = await trader.traderInvoices({ status: 'not approve exchange' });
  * ```
  */
-import type { StaffInvoiceView, Status, TraderBalanceView } from '@nltrade/core';
+import type { StaffInvoiceView, Status, TraderBalanceView, TraderCardView } from '@nltrade/core';
 import { errorFromBody, NlTradeError } from './errors.ts';
 import { sendJson, type Transport } from './transport.ts';
 
-export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, WatchView } from '@nltrade/core';
+export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, TraderBalanceView, TraderCardView, WatchView } from '@nltrade/core';
 export { type ClientErrorCode, NlTradeError } from './errors.ts';
 
 export interface ClientOptions {
@@ -72,7 +72,7 @@ export class NlTradeClient {
    * const view = await client.request<InvoiceView>('GET', `/v1/checkout/${uid}`);
    * ```
    */
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const answer = await sendJson(
       this.#transport,
       method,
@@ -147,6 +147,55 @@ export class NlTradeClient {
    */
   setCard(id: InvoiceRef, card: string): Promise<InvoiceView> {
     return this.#traderAction(id, 'card', { card });
+  }
+
+  /**
+   * Gives the payer one of the trader's saved cards (see `saveCard`).
+   *
+   * @example
+   * ```ts
+   * const { data } = await trader.savedCards();
+   * await trader.setSavedCard(invoice.id, data[0].id);
+   * ```
+   */
+  setSavedCard(id: InvoiceRef, cardId: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'card', { card_id: cardId });
+  }
+
+  /**
+   * The trader's saved cards, masked (the whole number never comes back).
+   *
+   * @example
+   * ```ts
+   * for (const c of (await trader.savedCards()).data) console.log(c.id, c.masked, c.label);
+   * ```
+   */
+  savedCards(): Promise<{ data: TraderCardView[] }> {
+    return this.request('GET', '/v1/trader/cards');
+  }
+
+  /**
+   * Saves a card to give payers later; stored encrypted on the server, listed masked.
+   *
+   * @example
+   * ```ts
+   * const card = await trader.saveCard('4441 1144 4111 4442', 'mono black');
+   * ```
+   */
+  saveCard(card: string, label?: string): Promise<TraderCardView> {
+    return this.request('POST', '/v1/trader/cards', label === undefined ? { card } : { card, label });
+  }
+
+  /**
+   * Forgets a saved card.
+   *
+   * @example
+   * ```ts
+   * await trader.removeCard(card.id);
+   * ```
+   */
+  async removeCard(cardId: string): Promise<void> {
+    await this.request('DELETE', `/v1/trader/cards/${encodeURIComponent(cardId)}`);
   }
 
   /**

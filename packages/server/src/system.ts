@@ -8,6 +8,7 @@ import { createLimits, type Limits, type LimitsOptions } from './limits/index.ts
 import { flushLogger, type Logger, silentLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { AccountService } from './services/accounts.ts';
+import { TraderCardService } from './services/cards.ts';
 import { ConsoleUserService } from './services/console-users.ts';
 import { InvoiceService } from './services/invoices.ts';
 import { LedgerService } from './services/ledger.ts';
@@ -25,6 +26,7 @@ export interface System {
   readonly storage: Storage;
   readonly bus: EventBus;
   readonly masterKey: MasterKey;
+  readonly traderCards: TraderCardService;
   readonly merchants: MerchantService;
   readonly accounts: AccountService;
   /** Web console logins (name and password), each acting as an account or a merchant. */
@@ -115,6 +117,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     accounts: new AccountService(storage.db, clock),
     consoleUsers,
     sessions: new SessionService(storage.db, clock, consoleUsers),
+    traderCards: new TraderCardService(storage.db, clock, masterKey),
     invoices,
     ledger,
     photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl, {

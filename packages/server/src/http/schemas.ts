@@ -75,10 +75,17 @@ const REASON = { type: 'string', maxLength: LIMITS.reasonChars } as const;
 /** Bodies of actions that take none are usually posted empty, as `{}` or as `null`. */
 export const EMPTY_BODY = { type: ['object', 'null'], properties: {}, additionalProperties: false } as const;
 
+/** The card for the payer: typed (`card`) or one of the trader's saved cards (`card_id`). */
 export const CARD_BODY = {
   type: 'object',
+  properties: { card: { type: 'string', minLength: 1, maxLength: 40 }, card_id: { type: 'string', pattern: '^[0-9]{1,18}$' } },
+  additionalProperties: false,
+} as const;
+
+export const SAVE_CARD_BODY = {
+  type: 'object',
   required: ['card'],
-  properties: { card: { type: 'string', minLength: 1, maxLength: 40 } },
+  properties: { card: { type: 'string', minLength: 1, maxLength: 40 }, label: { type: 'string', maxLength: LIMITS.cardLabelChars } },
   additionalProperties: false,
 } as const;
 

@@ -335,6 +335,25 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('console_login_failures_by_time').on('console_login_failures').columns(['last_failure_at']).execute();
       },
     },
+    '0009_trader_cards': {
+      async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        // A trader's saved cards. The number is encrypted under the master key (a copy of the
+        // database does not hold card numbers); lists show only `masked`.
+        await idColumn(db.schema.createTable('trader_cards'))
+          .addColumn('trader_id', 'bigint', (c) => c.notNull().references('accounts.id'))
+          .addColumn('card_enc', 'text', (c) => c.notNull())
+          .addColumn('masked', 'text', (c) => c.notNull())
+          .addColumn('label', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('deleted_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('trader_cards_by_trader').on('trader_cards').columns(['trader_id', 'id']).execute();
+      },
+    },
   };
 }
 

@@ -111,11 +111,23 @@ export interface Database {
   ledger_lines: LedgerLinesTable;
   ledger_settings: LedgerSettingsTable;
   console_users: ConsoleUsersTable;
+  trader_cards: TraderCardsTable;
   console_sessions: ConsoleSessionsTable;
   console_login_failures: ConsoleLoginFailuresTable;
 }
 
 /** A web console login (migration 0008). */
+export interface TraderCardsTable {
+  id: Generated<number>;
+  trader_id: number;
+  /** AES-256-GCM under the master key, as merchants' private keys are. */
+  card_enc: string;
+  masked: string;
+  label: string | null;
+  created_at: Millis;
+  deleted_at: Millis | null;
+}
+
 export interface ConsoleUsersTable {
   id: Generated<number>;
   name: string;

@@ -4,7 +4,24 @@ import type { Invoice } from '../../services/invoices.ts';
 import type { System } from '../../system.ts';
 import { staffInvoiceView } from '../../views.ts';
 import { accountOf, guardRole } from '../auth.ts';
-import { AMOUNT_BODY, CARD_BODY, DISPUTE_BODY, EMPTY_BODY, LIST_QUERY, REF_PARAMS, type RouteOptions, typed } from '../schemas.ts';
+import {
+  AMOUNT_BODY,
+  CARD_BODY,
+  DISPUTE_BODY,
+  EMPTY_BODY,
+  LIST_QUERY,
+  REF_PARAMS,
+  type RouteOptions,
+  SAVE_CARD_BODY,
+  typed,
+} from '../schemas.ts';
+
+const CARD_ID_PARAMS = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 20 } },
+  additionalProperties: false,
+} as const;
 
 /**
  * The invoice number a trader's request names. A UID works only for an invoice the trader
@@ -62,9 +79,26 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
   app.post('/v1/trader/invoices/:ref/accept', { schema: { params: REF_PARAMS, body: EMPTY_BODY } }, async (request) =>
     act(request.params.ref, accountOf(request).id, 'accept'),
   );
-  app.post('/v1/trader/invoices/:ref/card', { schema: { params: REF_PARAMS, body: CARD_BODY } }, async (request) =>
-    act(request.params.ref, accountOf(request).id, 'setCard', { card: request.body.card }),
+  app.post('/v1/trader/invoices/:ref/card', { schema: { params: REF_PARAMS, body: CARD_BODY } }, async (request) => {
+    const trader = accountOf(request);
+    const { card, card_id } = request.body;
+    if ((card === undefined) === (card_id === undefined)) {
+      throw new AppError('VALIDATION_FAILED', 'Give either card (the number) or card_id (a saved card)', { param: 'card' });
+    }
+    const number = card_id === undefined ? card : await system.traderCards.number(trader.id, card_id);
+    return act(request.params.ref, trader.id, 'setCard', { card: number });
+  });
+
+  app.get('/v1/trader/cards', { schema: { summary: 'The trader’s saved cards (masked)' } }, async (request) => ({
+    data: await system.traderCards.list(accountOf(request).id),
+  }));
+  app.post('/v1/trader/cards', { schema: { summary: 'Save a card to give payers', body: SAVE_CARD_BODY } }, async (request, reply) =>
+    reply.code(201).send(await system.traderCards.add(accountOf(request).id, request.body.card, request.body.label)),
   );
+  app.delete('/v1/trader/cards/:id', { schema: { summary: 'Forget a saved card', params: CARD_ID_PARAMS } }, async (request) => {
+    await system.traderCards.remove(accountOf(request).id, request.params.id);
+    return { status: true };
+  });
   app.post('/v1/trader/invoices/:ref/confirm', { schema: { params: REF_PARAMS, body: EMPTY_BODY } }, async (request) =>
     act(request.params.ref, accountOf(request).id, 'confirm'),
   );
