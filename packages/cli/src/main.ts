@@ -46,6 +46,9 @@ Administration (work on the same --data / --database-url as serve, running or no
   admin set-password --name NAME --password-stdin   the login's sessions are signed out
   admin disable-user --name NAME | enable-user --name NAME
       a disabled login cannot sign in and its sessions end at once
+  admin settings [--json]                      the timeouts in force, and their changes
+  admin set-setting KEY SECONDS                a timeout (PAYMENT_TIMEOUT, ACCEPT_TIMEOUT, TRADER_CHECK_TIMEOUT,
+      CARD_TIMEOUT, PHOTO_TIMEOUT) from the next transition on; a running server sees it within 5 s
   admin decide UID|ID success|canceled [--reason TEXT] [--url URL --token T]
       with --url, through the HTTP API as that administrator; without, directly on the
       database (a running server tells the payer's page within two seconds)
@@ -448,6 +451,25 @@ async function admin(sub: string | undefined, args: string[], values: Values): P
         { id: user.id, name: user.name, disabled: user.disabled },
         disable ? `"${user.name}" is disabled; its sessions have ended.` : `"${user.name}" may sign in again.`,
       );
+      return 0;
+    }
+    case 'settings': {
+      const [list, history] = await withSystem(values, async (s) =>
+        Promise.all([s.runtimeSettings.list(), s.runtimeSettings.history(undefined, 20)]),
+      );
+      const when = (ms: number) => new Date(ms).toISOString();
+      const lines = list.map(
+        (x) =>
+          `${x.key.padEnd(22)} ${String(x.value).padStart(7)} s${x.value === x.configured ? '' : `  (configured ${x.configured} s; changed ${when(Number(x.changed_at))} by ${x.changed_by})`}`,
+      );
+      print(values, { settings: list, history }, lines.join('\n'));
+      return 0;
+    }
+    case 'set-setting': {
+      const [key, value] = args;
+      if (!key || value === undefined) throw new UsageError('usage: nltrade admin set-setting KEY SECONDS');
+      const change = await withSystem(values, (s) => s.runtimeSettings.set(key, value, { type: 'admin', id: null }));
+      print(values, change, `${change.key} is ${change.value} s from the next transition on.`);
       return 0;
     }
     case 'decide': {

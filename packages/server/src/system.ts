@@ -15,6 +15,7 @@ import { LedgerService } from './services/ledger.ts';
 import { MerchantService } from './services/merchants.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { PhotoService } from './services/photos.ts';
+import { RuntimeSettingsService } from './services/runtime-settings.ts';
 import { SessionService } from './services/sessions.ts';
 import { WebhookService } from './services/webhooks.ts';
 import { openStorage, type Storage, secureDataDir } from './storage/db.ts';
@@ -27,6 +28,7 @@ export interface System {
   readonly bus: EventBus;
   readonly masterKey: MasterKey;
   readonly traderCards: TraderCardService;
+  readonly runtimeSettings: RuntimeSettingsService;
   readonly merchants: MerchantService;
   readonly accounts: AccountService;
   /** Web console logins (name and password), each acting as an account or a merchant. */
@@ -90,6 +92,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     },
     storage.dialect,
   );
+  const runtimeSettings = new RuntimeSettingsService(storage.db, clock, config);
   const invoices = new InvoiceService(storage.db, bus, eventLog, clock, {
     rate: config.rate,
     rateOf: (merchantId) => ledger.rateFor(merchantId),
@@ -98,6 +101,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     traderCheckTimeoutSeconds: config.traderCheckTimeoutSeconds,
     cardTimeoutSeconds: config.cardTimeoutSeconds,
     photoTimeoutSeconds: config.photoTimeoutSeconds,
+    timeoutsOf: () => runtimeSettings.timeouts(),
     publicUrl: config.publicUrl,
   });
   const webhooks = new WebhookService(storage.db, clock, masterKey, { allowPrivate: config.webhookAllowPrivate });
@@ -118,6 +122,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     consoleUsers,
     sessions: new SessionService(storage.db, clock, consoleUsers),
     traderCards: new TraderCardService(storage.db, clock, masterKey),
+    runtimeSettings,
     invoices,
     ledger,
     photos: new PhotoService(storage.db, invoices, clock, config.dataDir, config.publicUrl, {

@@ -101,6 +101,23 @@ for (const kind of await dbKinds()) {
       await assertLedgerInvariants(ts.system);
     });
 
+    test('set-setting changes a timeout at run time; settings lists it with the configured value', async () => {
+      const set = await nltrade(ts, 'admin', 'set-setting', 'CARD_TIMEOUT', '90');
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /CARD_TIMEOUT is 90 s/);
+      const bad = await nltrade(ts, 'admin', 'set-setting', 'CARD_TIMEOUT', '5');
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /from 30 to 86400/);
+      assert.equal((await nltrade(ts, 'admin', 'set-setting', 'CARD_TIMEOUT')).code, 2);
+      const listed = await nltrade(ts, 'admin', 'settings', '--json');
+      const card = (JSON.parse(listed.stdout) as { settings: { key: string; value: number; configured: number }[] }).settings.find(
+        (x) => x.key === 'CARD_TIMEOUT',
+      );
+      assert.equal(card?.value, 90);
+      assert.equal(card?.configured, ts.system.config.cardTimeoutSeconds);
+      assert.match((await nltrade(ts, 'admin', 'settings')).stdout, /CARD_TIMEOUT\s+90 s {2}\(configured/);
+    });
+
     test('set-rate, set-fee and set-reward are stored with history; new invoices get the rate', async () => {
       const r = await nltrade(ts, 'admin', 'set-rate', '41.75');
       assert.equal(r.code, 0, r.stderr);

@@ -13,6 +13,7 @@ import { legacyRoutes } from './routes/legacy.ts';
 import { installOps } from './routes/ops.ts';
 import { merchantSelfRoutes, peopleRoutes } from './routes/people.ts';
 import { sessionRoutes } from './routes/session.ts';
+import { settingsRoutes } from './routes/settings.ts';
 import { traderRoutes } from './routes/trader.ts';
 import { v1Routes } from './routes/v1.ts';
 import { defaultWebDistDir, sendCheckoutNotFound, webRoutes } from './routes/web.ts';
@@ -83,6 +84,7 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
   await app.register(balancesRoutes, { system });
   await app.register(peopleRoutes, { system });
   await app.register(merchantSelfRoutes, { system });
+  await app.register(settingsRoutes, { system });
   await app.register(v1Routes, { system });
   await app.register(webhookRoutes, { system });
   await app.register(webRoutes, { distDir: webDistDir });

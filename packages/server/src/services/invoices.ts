@@ -29,6 +29,7 @@ import type { EventLog } from '../event-log.ts';
 import type { EventBus } from '../events.ts';
 import type { Database, HistoryRow, InvoiceRow } from '../storage/schema.ts';
 import { merchantInvoiceView } from '../views.ts';
+import type { TimeoutSettings } from './runtime-settings.ts';
 import { newUid } from './tokens.ts';
 
 export interface Invoice {
@@ -98,6 +99,8 @@ export interface InvoiceSettings {
   readonly traderCheckTimeoutSeconds: number;
   readonly cardTimeoutSeconds: number;
   readonly photoTimeoutSeconds: number;
+  /** The timeouts in force now, when an administrator may change them at run time; else the ones above. */
+  readonly timeoutsOf?: (() => Promise<TimeoutSettings>) | undefined;
   /** PUBLIC_URL, for the checkout links in merchants' views. */
   readonly publicUrl?: string | undefined;
 }
@@ -270,13 +273,17 @@ export class InvoiceService {
     for (const hook of this.#hooks) await hook(trx, change);
   }
 
-  #timeouts(invoice: { paymentTimeout: number }): Timeouts {
+  #current(): Promise<TimeoutSettings> | TimeoutSettings {
+    return this.#settings.timeoutsOf ? this.#settings.timeoutsOf() : this.#settings;
+  }
+
+  #timeouts(invoice: { paymentTimeout: number }, now: TimeoutSettings): Timeouts {
     return {
       paymentSeconds: invoice.paymentTimeout,
-      acceptSeconds: this.#settings.acceptTimeoutSeconds,
-      traderCheckSeconds: this.#settings.traderCheckTimeoutSeconds,
-      cardSeconds: this.#settings.cardTimeoutSeconds,
-      photoSeconds: this.#settings.photoTimeoutSeconds,
+      acceptSeconds: now.acceptTimeoutSeconds,
+      traderCheckSeconds: now.traderCheckTimeoutSeconds,
+      cardSeconds: now.cardTimeoutSeconds,
+      photoSeconds: now.photoTimeoutSeconds,
     };
   }
 
@@ -291,8 +298,9 @@ export class InvoiceService {
     const returnUrl = cleanReturnUrl(input.returnUrl);
     const metadata = cleanMetadata(input.metadata);
     const now = this.#clock.now();
-    const paymentTimeout = cleanPaymentTimeout(input.paymentTimeout, this.#settings.paymentTimeoutSeconds);
-    const start = initialState(now, this.#timeouts({ paymentTimeout }));
+    const timeouts = await this.#current();
+    const paymentTimeout = cleanPaymentTimeout(input.paymentTimeout, timeouts.paymentTimeoutSeconds);
+    const start = initialState(now, this.#timeouts({ paymentTimeout }, timeouts));
     const uid = newUid();
     const rate = this.#settings.rateOf ? await this.#settings.rateOf(merchantId) : this.#settings.rate;
     const row = await this.#db.transaction().execute(async (trx) => {
@@ -502,7 +510,7 @@ export class InvoiceService {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const invoice = await this.get(key, options);
       const now = this.#clock.now();
-      const result = transition(stateOf(invoice), action, actor, input, now, this.#timeouts(invoice));
+      const result = transition(stateOf(invoice), action, actor, input, now, this.#timeouts(invoice, await this.#current()));
       const p = result.patch;
       const nextVersion = invoice.version + 1;
       const note = options.note ?? result.note;

@@ -354,6 +354,24 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('trader_cards_by_trader').on('trader_cards').columns(['trader_id', 'id']).execute();
       },
     },
+    '0010_runtime_settings': {
+      async up(db: AnyDb) {
+        const idColumn = (t: ReturnType<AnyDb['schema']['createTable']>) =>
+          dialect === 'postgres'
+            ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        // Settings an administrator may change while the system runs (the timeouts), with
+        // their history: the newest row of a key applies; without one, the configuration's.
+        await idColumn(db.schema.createTable('runtime_settings'))
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('runtime_settings_by_key').on('runtime_settings').columns(['key', 'id']).execute();
+      },
+    },
   };
 }
 

@@ -112,11 +112,21 @@ export interface Database {
   ledger_settings: LedgerSettingsTable;
   console_users: ConsoleUsersTable;
   trader_cards: TraderCardsTable;
+  runtime_settings: RuntimeSettingsTable;
   console_sessions: ConsoleSessionsTable;
   console_login_failures: ConsoleLoginFailuresTable;
 }
 
 /** A web console login (migration 0008). */
+export interface RuntimeSettingsTable {
+  id: Generated<number>;
+  key: string;
+  value: string;
+  actor_type: string;
+  actor_id: string | null;
+  at: Millis;
+}
+
 export interface TraderCardsTable {
   id: Generated<number>;
   trader_id: number;
