@@ -64,7 +64,7 @@ else if (!packagesBuilt) {
 const web = path.join(root, 'packages', 'web');
 const index = path.join(web, 'dist', 'index.html');
 const built = fs.existsSync(index) ? fs.statSync(index).mtimeMs : 0;
-const sources = ['index.html', 'vite.config.ts', 'package.json', 'src', 'scripts'].map((p) => path.join(web, p));
+const sources = ['index.html', 'console.html', 'vite.config.ts', 'package.json', 'src', 'scripts'].map((p) => path.join(web, p));
 const stale = !built || Math.max(...sources.map(newest), newest(path.join(root, 'packages', 'core', 'src'))) > built;
 if (!ifStale || stale) {
   const vite = resolveBin('vite', 'bin/vite.js');

@@ -203,6 +203,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
         reciveMinor: convertAtRate(sendMinor, s.rate),
         traderChangePrice: formatAmount(s.sendMinor),
         deadlineAt: secondsFrom(now, t.traderCheckSeconds),
+        // Why the amount changed ("the payer sent 1400"), for the payer and an administrator.
+        resolution: reasonText(i, false),
       };
     },
     note: 'Трейдер змінив суму',

@@ -58,6 +58,8 @@ export interface StaffInvoiceView {
   amount: string;
   /** What the merchant receives, in the settlement currency (the legacy record's `recive_value`). */
   receiveAmount: string;
+  /** The settlement currency's code (`USDT` by default): what `receiveAmount` is in. */
+  receiveCurrency: string;
   rate: string;
   currency: 'UAH';
   status: Status;
@@ -80,6 +82,19 @@ export interface StaffInvoiceView {
   resolution: string | null;
   /** A sandbox merchant's test invoice, served by the simulated trader (only administrators ever see one). */
   sandbox: boolean;
+  /** The invoice's event log, oldest first: one invoice read by an administrator. */
+  history?: StaffHistoryLine[];
+}
+
+/** One line of an invoice's history as staff see it: who acted too. */
+export interface StaffHistoryLine {
+  at: string;
+  status: Status;
+  action: string;
+  actor_type: string;
+  actor_id: string | null;
+  note: string;
+  version: number;
 }
 
 /**

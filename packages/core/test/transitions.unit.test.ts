@@ -352,6 +352,21 @@ describe('guards and effects', () => {
     assert.equal(r.patch.sendMinor, 83_000);
     assert.equal(r.patch.reciveMinor, 2_000); // 830 / 41.50 = 20.00
     assert.equal(r.patch.traderChangePrice, '1500');
+    assert.equal(r.patch.resolution, null, 'no reason given');
+    const why = transition(
+      state('pay'),
+      'changeAmount',
+      { type: 'trader', id: 't1' },
+      { amount: '830', reason: ' sent 830 ' },
+      NOW,
+      TIMEOUTS,
+    );
+    assert.equal(why.patch.resolution, 'sent 830');
+    assert.throws(
+      () =>
+        transition(state('pay'), 'changeAmount', { type: 'trader', id: 't1' }, { amount: '830', reason: 'x'.repeat(501) }, NOW, TIMEOUTS),
+      (e: AppError) => e.code === 'VALIDATION_FAILED',
+    );
     assert.throws(
       () => transition(state('pay'), 'changeAmount', { type: 'trader', id: 't1' }, { amount: '1500.00' }, NOW, TIMEOUTS),
       (e: AppError) => e.code === 'INVALID_AMOUNT',

@@ -227,11 +227,11 @@ export class NlTradeClient {
    *
    * @example
    * ```ts
-   * await trader.changeAmount(invoice.id, '950.00');
+   * await trader.changeAmount(invoice.id, '950.00', 'The payer sent 950.00');
    * ```
    */
-  changeAmount(id: InvoiceRef, amount: string): Promise<InvoiceView> {
-    return this.#traderAction(id, 'amount', { amount });
+  changeAmount(id: InvoiceRef, amount: string, reason?: string): Promise<InvoiceView> {
+    return this.#traderAction(id, 'amount', reason === undefined ? { amount } : { amount, reason });
   }
 
   /**

@@ -66,15 +66,25 @@ export interface StaffViewer {
 }
 
 /** `hostedPhoto`: whether approve_photo is a receipt photo this server stored for this invoice. */
-export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPhoto = false): StaffInvoiceView {
+export interface StaffViewOptions {
+  /** The settlement currency's code (the ledger's). */
+  readonly currency: string;
+  /** The receipt photo is one this server stores for this invoice. */
+  readonly hostedPhoto?: boolean;
+  /** Given: the view carries the event log (administrators). */
+  readonly history?: readonly HistoryEntry[];
+}
+
+export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, options: StaffViewOptions): StaffInvoiceView {
   const ownTrader = viewer.role === 'trader' && invoice.traderId === viewer.id;
   const admin = viewer.role === 'admin';
-  return {
+  const view: StaffInvoiceView = {
     id: invoice.id,
     uid: admin ? invoice.uid : null,
     title: invoice.title,
     amount: formatAmountFixed(invoice.sendMinor),
     receiveAmount: formatAmountFixed(invoice.reciveMinor),
+    receiveCurrency: options.currency,
     rate: invoice.rate,
     currency: 'UAH',
     status: invoice.status,
@@ -91,10 +101,22 @@ export function staffInvoiceView(invoice: Invoice, viewer: StaffViewer, hostedPh
     deadlineAt: iso(invoice.deadlineAt),
     previousAmount: fixedAmount(invoice.traderChangePrice),
     approvePhoto: invoice.approvePhoto,
-    approvePhotoHosted: hostedPhoto,
+    approvePhotoHosted: options.hostedPhoto === true,
     resolution: invoice.resolution,
     sandbox: invoice.sandbox,
   };
+  if (options.history) {
+    view.history = options.history.map((h) => ({
+      at: new Date(h.at).toISOString(),
+      status: h.status,
+      action: h.action,
+      actor_type: h.actorType,
+      actor_id: h.actorId,
+      note: h.note,
+      version: h.version,
+    }));
+  }
+  return view;
 }
 
 /** The checkout page's address for an invoice: absolute when PUBLIC_URL is set. */

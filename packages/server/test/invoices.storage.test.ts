@@ -65,8 +65,9 @@ for (const kind of await dbKinds()) {
       assert.equal(bound.ip, '203.0.113.5');
       const payer = { type: 'payer', id: '203.0.113.5' } as const;
       await t.system.invoices.act(inv.uid, 'paid', payer, {}, { note: 'Заявка оплаченна клієнтом' });
-      const changed = await t.system.invoices.act(inv.uid, 'changeAmount', trader, { amount: '415' });
+      const changed = await t.system.invoices.act(inv.uid, 'changeAmount', trader, { amount: '415', reason: 'The payer sent 415' });
       assert.equal(changed.status, 'pay');
+      assert.equal(changed.resolution, 'The payer sent 415', 'the trader says why');
       assert.equal(changed.sendMinor, 41_500);
       assert.equal(changed.reciveMinor, 1_000);
       assert.equal(changed.traderChangePrice, '830');

@@ -80,6 +80,22 @@ describe('the checkout page is served from its build, precompressed', () => {
     }
   });
 
+  test('/console and every path under it: the console page with the same security headers, precompressed', async () => {
+    const raw = fs.readFileSync(path.join(dist, 'console.html'));
+    for (const url of ['/console', '/console/', '/console/trader/queue']) {
+      const r = await app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'br' } });
+      assert.equal(r.statusCode, 200, url);
+      assert.equal(r.headers['content-encoding'], 'br');
+      assert.deepEqual(brotliDecompressSync(r.rawPayload), raw);
+      assert.match(String(r.headers['content-security-policy']), /script-src 'self'/);
+      assert.match(String(r.headers['content-security-policy']), /frame-ancestors 'none'/);
+      assert.equal(r.headers['x-frame-options'], 'DENY');
+      assert.equal(r.headers['cache-control'], 'no-cache');
+    }
+    // The console page loads its own entry, built and hashed.
+    assert.match(raw.toString('utf8'), /<script type="module"[^>]*src="\/assets\/console-[\w-]+\.js"/);
+  });
+
   test('without a build /pay answers 503 and says how to build; the server never builds it', async () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-nodist-'));
     const bare = await buildApp(t.system, { webDistDir: empty });
@@ -87,6 +103,9 @@ describe('the checkout page is served from its build, precompressed', () => {
       const r = await bare.inject({ method: 'GET', url: uidPath });
       assert.equal(r.statusCode, 503);
       assert.match(r.json().message, /npm run build/);
+      const c = await bare.inject({ method: 'GET', url: '/console' });
+      assert.equal(c.statusCode, 503);
+      assert.match(c.json().message, /npm run build/);
       assert.deepEqual(fs.readdirSync(empty), [], 'nothing was built into it');
       // Built later (as by `npm run build` while the server runs): served without a restart.
       fs.copyFileSync(path.join(dist, 'index.html'), path.join(empty, 'index.html'));

@@ -98,7 +98,7 @@ export const DISPUTE_BODY = {
 export const AMOUNT_BODY = {
   type: 'object',
   required: ['amount'],
-  properties: { amount: { type: 'string', minLength: 1, maxLength: 20 } },
+  properties: { amount: { type: 'string', minLength: 1, maxLength: 20 }, reason: REASON },
   additionalProperties: false,
 } as const;
 

@@ -61,6 +61,7 @@ const authQuery = (db: Kysely<Database>) =>
       'merchant_keys.state',
     ])
     .where('merchants.token_hash', '=', HASH_PARAMETER)
+    .where('merchants.disabled_at', 'is', null)
     .orderBy('merchant_keys.id', 'desc')
     .limit(RETIRED_KEYS_RECOGNISED + 1);
 
@@ -118,6 +119,7 @@ export class MerchantService {
       .selectFrom('merchants')
       .select(['id', 'name', 'sandbox'])
       .where('token_hash', '=', hashToken(token))
+      .where('disabled_at', 'is', null)
       .executeTakeFirst();
     return row ? merchantOf(row) : null;
   }
@@ -156,9 +158,29 @@ export class MerchantService {
   }
 
   /** Every merchant, newest first (an operator's list: a few hundred rows at most). */
-  async list(): Promise<Array<Merchant & { createdAt: number }>> {
-    const rows = await this.#db.selectFrom('merchants').select(['id', 'name', 'sandbox', 'created_at']).orderBy('id', 'desc').execute();
-    return rows.map((r) => ({ ...merchantOf(r), createdAt: Number(r.created_at) }));
+  async list(): Promise<Array<Merchant & { createdAt: number; disabled: boolean }>> {
+    const rows = await this.#db
+      .selectFrom('merchants')
+      .select(['id', 'name', 'sandbox', 'created_at', 'disabled_at'])
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map((r) => ({ ...merchantOf(r), createdAt: Number(r.created_at), disabled: r.disabled_at !== null }));
+  }
+
+  /**
+   * Disables (or enables again) a merchant: its access token and its console users are
+   * refused from now on (other processes: when their short cache runs out). Invoices already
+   * under way run to their end, so no payer is left with a dead page.
+   */
+  async setDisabled(merchantId: string, disabled: boolean): Promise<void> {
+    const merchant = await this.get(merchantId);
+    if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
+    await this.#db
+      .updateTable('merchants')
+      .set({ disabled_at: disabled ? this.#clock.now() : null })
+      .where('id', '=', Number(merchant.id))
+      .execute();
+    this.#authCache.clear();
   }
 
   /**

@@ -188,6 +188,7 @@ export class SessionService {
         'm.id as m_id',
         'm.name as m_name',
         'm.sandbox as m_sandbox',
+        'm.disabled_at as m_disabled_at',
       ])
       .where('s.token_hash', '=', sha256(token))
       .executeTakeFirst();
@@ -197,7 +198,8 @@ export class SessionService {
     if (row.revoked_at !== null || row.disabled_at !== null || now >= Number(row.expires_at) || now >= lastSeen + IDLE_MS) return null;
     let principal: Principal;
     if (row.role === 'merchant') {
-      if (row.m_id === null || row.m_name === null) return null;
+      // A disabled merchant's users are signed out with it.
+      if (row.m_id === null || row.m_name === null || row.m_disabled_at !== null) return null;
       principal = { kind: 'merchant', merchant: { id: String(row.m_id), name: row.m_name, sandbox: Number(row.m_sandbox) === 1 } };
     } else {
       if (row.a_id === null || row.a_role === null || row.a_name === null) return null;

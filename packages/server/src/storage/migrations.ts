@@ -372,6 +372,13 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('runtime_settings_by_key').on('runtime_settings').columns(['key', 'id']).execute();
       },
     },
+    '0011_merchant_disabled': {
+      async up(db: AnyDb) {
+        // A disabled merchant's token and console users are refused everywhere; its invoices
+        // already with payers and traders run to their end.
+        await db.schema.alterTable('merchants').addColumn('disabled_at', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -9,6 +9,7 @@ export interface MerchantsTable {
   token_hash: string;
   created_at: Millis;
   sandbox: Generated<number>;
+  disabled_at: Millis | null;
 }
 
 export interface MerchantKeysTable {

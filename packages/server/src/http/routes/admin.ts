@@ -12,9 +12,19 @@ export async function adminRoutes(instance: FastifyInstance, { system }: RouteOp
 
   const views = async (invoices: Invoice[], adminId: string) => {
     const hosted = await system.photos.hosted(invoices);
-    return invoices.map((i) => staffInvoiceView(i, { role: 'admin', id: adminId }, hosted.get(i.id)));
+    return invoices.map((i) =>
+      staffInvoiceView(i, { role: 'admin', id: adminId }, { currency: system.ledger.currency, hostedPhoto: hosted.get(i.id) }),
+    );
   };
-  const view = async (invoice: Invoice, adminId: string) => (await views([invoice], adminId))[0];
+  /** One invoice, with its event log: what an administrator judges it by. */
+  const view = async (invoice: Invoice, adminId: string) => {
+    const [hosted, history] = await Promise.all([system.photos.hosted([invoice]), system.invoices.history(invoice.id)]);
+    return staffInvoiceView(
+      invoice,
+      { role: 'admin', id: adminId },
+      { currency: system.ledger.currency, hostedPhoto: hosted.get(invoice.id), history },
+    );
+  };
 
   app.get('/v1/admin/invoices', { schema: { querystring: ADMIN_LIST_QUERY } }, async (request) => {
     const { status, limit, before, merchant_id, trader_id, created_gte, created_lt } = request.query;

@@ -330,6 +330,36 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
         history: (await ledger.settingsHistory('rate')).map(settingView),
       }),
     );
+    app.get(
+      '/v1/admin/ledger/fees',
+      {
+        schema: {
+          description:
+            'The platform-wide merchant fee and trader reward in force (basis points; a merchant’s or trader’s own value overrides them), and every change of either, newest first',
+          response: {
+            200: {
+              type: 'object',
+              required: ['merchant_fee_bps', 'trader_reward_bps', 'history'],
+              properties: {
+                merchant_fee_bps: { type: 'integer' },
+                trader_reward_bps: { type: 'integer' },
+                history: { type: 'array', items: SETTING },
+              },
+            },
+          },
+        },
+      },
+      async () => {
+        const [fee, reward, fees, rewards] = await Promise.all([
+          ledger.merchantFeeBps(''),
+          ledger.traderRewardBps(''),
+          ledger.settingsHistory('merchant_fee'),
+          ledger.settingsHistory('trader_reward'),
+        ]);
+        const history = [...fees, ...rewards].sort((a, b) => b.at - a.at).map(settingView);
+        return { merchant_fee_bps: fee, trader_reward_bps: reward, history };
+      },
+    );
     app.post('/v1/admin/rates', { schema: { body: RATE_BODY, response: { 200: SETTING } } }, async (request) =>
       settingView(await ledger.setRate(request.body.rate, request.body.merchant ?? null, admin(request))),
     );

@@ -78,8 +78,36 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
   guardRole(app, system, 'admin');
 
   app.get('/v1/admin/merchants', { schema: { tags: TAGS, summary: 'List merchants' } }, async () => ({
-    data: (await system.merchants.list()).map((m) => ({ id: m.id, name: m.name, sandbox: m.sandbox, created_at: m.createdAt })),
+    data: (await system.merchants.list()).map((m) => ({
+      id: m.id,
+      name: m.name,
+      sandbox: m.sandbox,
+      disabled: m.disabled,
+      created_at: m.createdAt,
+    })),
   }));
+
+  for (const change of ['disable', 'enable'] as const) {
+    app.post(
+      `/v1/admin/merchants/:id/${change}`,
+      {
+        schema: {
+          tags: TAGS,
+          summary:
+            change === 'disable'
+              ? 'Disable a merchant: its token and console users are refused; invoices under way run to their end'
+              : 'Enable a disabled merchant again',
+          params: ID_PARAMS,
+          body: EMPTY,
+        },
+      },
+      async (request) => {
+        await system.merchants.setDisabled(request.params.id, change === 'disable');
+        const row = (await system.merchants.list()).find((m) => m.id === request.params.id);
+        return { ...(await merchantProfile(system, request.params.id)), disabled: row?.disabled ?? change === 'disable' };
+      },
+    );
+  }
 
   app.post(
     '/v1/admin/merchants',

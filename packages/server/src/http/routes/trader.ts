@@ -60,20 +60,20 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
       before,
       sandbox: false,
     });
-    return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id })) };
+    return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id }, { currency: system.ledger.currency })) };
   });
 
   app.get('/v1/trader/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request) => {
     const trader = accountOf(request);
     const invoice = await system.invoices.get(await traderKey(system, request.params.ref, trader.id), { numbers: true });
     if (!visibleTo(invoice, trader.id)) throw new AppError('NOT_YOUR_INVOICE');
-    return staffInvoiceView(invoice, { role: 'trader', id: trader.id });
+    return staffInvoiceView(invoice, { role: 'trader', id: trader.id }, { currency: system.ledger.currency });
   });
 
   const act = async (ref: string, traderId: string, action: Action, input: ActionInput = {}) => {
     const key = await traderKey(system, ref, traderId);
     const invoice = await system.invoices.act(key, action, { type: 'trader', id: traderId }, input, { numbers: true });
-    return staffInvoiceView(invoice, { role: 'trader', id: traderId });
+    return staffInvoiceView(invoice, { role: 'trader', id: traderId }, { currency: system.ledger.currency });
   };
 
   app.post('/v1/trader/invoices/:ref/accept', { schema: { params: REF_PARAMS, body: EMPTY_BODY } }, async (request) =>
@@ -106,6 +106,6 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
     act(request.params.ref, accountOf(request).id, 'dispute', { reason: request.body?.reason }),
   );
   app.post('/v1/trader/invoices/:ref/amount', { schema: { params: REF_PARAMS, body: AMOUNT_BODY } }, async (request) =>
-    act(request.params.ref, accountOf(request).id, 'changeAmount', { amount: request.body.amount }),
+    act(request.params.ref, accountOf(request).id, 'changeAmount', { amount: request.body.amount, reason: request.body.reason }),
   );
 }

@@ -55,6 +55,7 @@ const ROOT_PAGE = `<!doctype html>
 <p>This server is running. It has no page of its own at this address; what it serves:</p>
 <ul>
 <li><code>/pay/&lt;invoice uid&gt;</code> — the checkout page for payers (a merchant sends its payer there)</li>
+<li><a href="/console">/console</a> — the web console for traders, administrators and merchants (sign in with a console user)</li>
 <li><code>POST /method/RemoteInvoiceApi</code>, <code>POST /helpers/getLatestPublicRemoteRsaKey.php</code> — the NL-Trade Remote Invoice API</li>
 <li><code>/socket.io</code> — the realtime channel (<code>invoice:join</code>, <code>ip:send</code>, <code>invoce:refetch</code>)</li>
 <li><code>/v1/trader/…</code>, <code>/v1/admin/…</code>, <code>/v1/checkout/…</code> — the v1 API</li>
@@ -162,6 +163,23 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions): P
   };
   app.get('/pay', page);
   app.get('/pay/*', page);
+
+  // The staff console: one page for every path under /console (it routes by itself), with the
+  // checkout's headers; the session cookie, not the URL, decides what it shows.
+  const consoleBuilt = () => fs.existsSync(path.join(distDir, 'console.html'));
+  const consolePage = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!consoleBuilt()) {
+      securityHeaders(reply);
+      return reply
+        .code(503)
+        .header('Cache-Control', 'no-store')
+        .send({ status: false, code: 'UNAVAILABLE', message: 'The console is not built yet (npm run build)' });
+    }
+    pageHeaders(request, reply);
+    return reply.sendFile('console.html', distDir, { maxAge: 0, immutable: false, cacheControl: false });
+  };
+  app.get('/console', consolePage);
+  app.get('/console/*', consolePage);
 
   // Whoever opens the URL `npm start` prints should see what is here, not a JSON 404.
   app.get('/', async (_request, reply) => {
