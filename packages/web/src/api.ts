@@ -24,7 +24,7 @@ function isView(value: unknown): value is CheckoutView {
   return !!v && typeof v === 'object' && typeof v.status === 'string' && typeof v.version === 'number' && typeof v.amount === 'string';
 }
 
-function errorFrom(status: number, body: unknown): ApiError {
+export function errorFrom(status: number, body: unknown): ApiError {
   const b = body as { code?: unknown; message?: unknown } | null;
   const code: PageErrorCode = isErrorCode(b?.code) ? b.code : status >= 500 ? 'UNAVAILABLE' : 'BAD_RESPONSE';
   const message = b && typeof b.message === 'string' ? b.message : `HTTP ${status}`;

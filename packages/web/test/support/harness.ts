@@ -8,6 +8,8 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'screenshots', 'checkout');
+/** Console users' password in these tests: long enough for the server's minimum. */
+export const CONSOLE_PASSWORD = 'correct horse battery';
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const PAYMENT_TIMEOUT_S = 960;
 
@@ -109,12 +111,43 @@ export class Harness {
     return id;
   }
 
+  /** The number staff know an invoice by; also for invoices made elsewhere (a merchant's console). */
+  async numberOf(uid: string): Promise<string> {
+    const known = this.#ids.get(uid);
+    if (known) return known;
+    const invoice = await this.system.invoices.findByUid(uid);
+    if (!invoice) throw new Error(`no invoice ${uid}`);
+    this.#ids.set(uid, invoice.id);
+    return invoice.id;
+  }
+
   async traderCall(uid: string, action: 'accept' | 'card' | 'confirm' | 'dispute' | 'amount', body?: unknown): Promise<void> {
-    await this.#post(`/v1/trader/invoices/${this.#number(uid)}/${action}`, this.trader.token, body);
+    await this.#post(`/v1/trader/invoices/${await this.numberOf(uid)}/${action}`, this.trader.token, body);
   }
 
   async adminCall(uid: string, action: 'decide' | 'cancel', body?: unknown): Promise<void> {
     await this.#post(`/v1/admin/invoices/${this.#number(uid)}/${action}`, this.admin.token, body);
+  }
+
+  /**
+   * A console login: a trader acting as the harness's trader account (which has a deposit)
+   * unless told otherwise, an administrator as the harness's admin, a merchant user of its shop.
+   */
+  async consoleUser(role: 'trader' | 'admin' | 'merchant', name: string): Promise<{ id: string; name: string }> {
+    const input =
+      role === 'merchant'
+        ? { name, password: CONSOLE_PASSWORD, role, merchantId: this.merchantId }
+        : { name, password: CONSOLE_PASSWORD, role, accountId: role === 'trader' ? this.trader.id : this.admin.id };
+    const made = await this.system.consoleUsers.create(input);
+    return { id: made.id, name };
+  }
+
+  /**
+   * A fresh access token for the harness's merchant (the one made at start is not kept): the
+   * previous token stops working, as when the merchant asks for a new one in the console.
+   */
+  async merchantApiToken(): Promise<string> {
+    return this.system.merchants.reissueToken(this.merchantId);
   }
 
   async #post(p: string, token: string, body: unknown): Promise<void> {

@@ -10,7 +10,10 @@ const SET_BODY = {
   required: ['key', 'value'],
   properties: {
     key: { type: 'string', enum: RUNTIME_SETTING_KEYS },
-    value: { type: ['integer', 'string'], description: 'Seconds, within the bounds of the environment variable of the same name.' },
+    value: {
+      anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 20 }],
+      description: 'Seconds, within the bounds of the environment variable of the same name.',
+    },
   },
   additionalProperties: false,
 } as const;

@@ -1,0 +1,203 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ConsoleApi } from '../api.ts';
+import type { ConsoleLang } from '../roles.ts';
+import { CopyButton, errorText, Notice } from '../ui.tsx';
+import type { MerchantStrings } from './strings.ts';
+
+/** GET /v1/merchant: who the merchant is, and the key its integration encrypts with. */
+export interface MerchantProfile {
+  id: string;
+  name: string;
+  sandbox: boolean;
+  public_key: string;
+}
+
+export function loadProfile(api: ConsoleApi): Promise<MerchantProfile> {
+  return api.get<MerchantProfile>('/v1/merchant');
+}
+
+interface Props {
+  api: ConsoleApi;
+  lang: ConsoleLang;
+  t: MerchantStrings;
+  profile: MerchantProfile | null;
+  onProfile: (profile: MerchantProfile) => void;
+}
+
+/** The addresses an integration is configured with; the legacy ones are fixed by the original API. */
+const ADDRESSES = [
+  { key: 'addrLegacy', path: '/method/RemoteInvoiceApi' },
+  { key: 'addrKey', path: '/helpers/getLatestPublicRemoteRsaKey.php' },
+  { key: 'addrRest', path: '/v1' },
+  { key: 'addrSocket', path: '/socket.io' },
+] as const;
+
+export function Integration({ api, lang, t, profile, onProfile }: Props) {
+  const [error, setError] = useState<unknown>(null);
+  const [message, setMessage] = useState('');
+  const [asking, setAsking] = useState<'rotate' | 'token' | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [token, setToken] = useState<string | null>(null);
+  const tokenRef = useRef<HTMLHeadingElement>(null);
+
+  useEffect(() => {
+    if (profile) return;
+    loadProfile(api).then(onProfile, setError);
+  }, []);
+  useEffect(() => {
+    if (token) tokenRef.current?.focus();
+  }, [token]);
+
+  const run = async (what: 'rotate' | 'token') => {
+    setBusy(true);
+    setError(null);
+    setMessage('');
+    try {
+      if (what === 'rotate') {
+        onProfile(await api.post<MerchantProfile>('/v1/merchant/rotate-key', {}));
+        setMessage(t.rotated);
+      } else {
+        setToken((await api.post<{ access_token: string }>('/v1/merchant/token', {})).access_token);
+      }
+      setAsking(null);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const origin = window.location.origin;
+  return (
+    <section class="panel stack" aria-labelledby="int-title" data-testid="integration">
+      <h1 id="int-title">{t.integrationTitle}</h1>
+      <p class="muted">{t.integrationIntro}</p>
+      {error !== null && <Notice kind="error">{errorText(error, lang)}</Notice>}
+      {message && (
+        <Notice kind="ok" testId="integration-message">
+          {message}
+        </Notice>
+      )}
+
+      <section class="stack sub" aria-labelledby="key-title">
+        <h2 id="key-title">{t.keyTitle}</h2>
+        <p class="hint">{t.keyIntro}</p>
+        {profile ? (
+          <>
+            <p class="small">{t.keyLabel}</p>
+            {/* Lines stay lines on a desktop; on a phone the block wraps rather than scroll sideways. */}
+            <div class="mono secret small" data-testid="public-key">
+              {profile.public_key
+                .trim()
+                .split('\n')
+                .map((line, i) => (
+                  <span key={`${i}-${line}`}>
+                    {line}
+                    <br />
+                  </span>
+                ))}
+            </div>
+            <div class="row-actions">
+              <CopyButton text={profile.public_key} label={t.copyKey} lang={lang} testId="copy-key" />
+              <a
+                class="btn btn-small"
+                href={`data:application/x-pem-file;charset=utf-8,${encodeURIComponent(profile.public_key)}`}
+                download={`nltrade-merchant-${profile.id}-public.pem`}
+                data-testid="download-key"
+              >
+                {t.downloadKey}
+              </a>
+            </div>
+            {asking === 'rotate' ? (
+              <div class="confirm-box" data-testid="rotate-confirm">
+                <p>{t.rotateAsk}</p>
+                <div class="row-actions">
+                  <button type="button" class="btn btn-danger" disabled={busy} onClick={() => run('rotate')} data-testid="rotate-sure">
+                    {busy ? t.rotating : t.rotateSure}
+                  </button>
+                  <button type="button" class="btn" disabled={busy} onClick={() => setAsking(null)}>
+                    {t.keep}
+                  </button>
+                </div>
+              </div>
+            ) : (
+              <div class="row-actions">
+                <button type="button" class="btn" onClick={() => setAsking('rotate')} data-testid="rotate-key">
+                  {t.rotateKey}
+                </button>
+              </div>
+            )}
+          </>
+        ) : (
+          error === null && <p class="muted">{t.loading}</p>
+        )}
+      </section>
+
+      <section class="stack sub" aria-labelledby="token-title">
+        <h2 id="token-title">{t.tokenTitle}</h2>
+        <p class="hint">{t.tokenIntro}</p>
+        {token && (
+          <section class="secret-box" aria-labelledby="token-new-title" data-testid="new-token">
+            <h3 id="token-new-title" tabIndex={-1} ref={tokenRef}>
+              {t.tokenNewTitle}
+            </h3>
+            <p>
+              <strong>{t.tokenOnce}</strong>
+            </p>
+            <p class="mono secret" data-testid="new-token-value">
+              {token}
+            </p>
+            <div class="row-actions">
+              <CopyButton text={token} label={t.copyToken} lang={lang} testId="copy-token" />
+              <button type="button" class="btn btn-small" onClick={() => setToken(null)} data-testid="token-done">
+                {t.done}
+              </button>
+            </div>
+          </section>
+        )}
+        {asking === 'token' ? (
+          <div class="confirm-box" data-testid="token-confirm">
+            <p>{t.tokenAsk}</p>
+            <div class="row-actions">
+              <button type="button" class="btn btn-danger" disabled={busy} onClick={() => run('token')} data-testid="token-sure">
+                {busy ? t.tokenIssuing : t.tokenSure}
+              </button>
+              <button type="button" class="btn" disabled={busy} onClick={() => setAsking(null)}>
+                {t.keep}
+              </button>
+            </div>
+          </div>
+        ) : (
+          <div class="row-actions">
+            <button type="button" class="btn" onClick={() => setAsking('token')} data-testid="new-token-start">
+              {t.newToken}
+            </button>
+          </div>
+        )}
+      </section>
+
+      <section class="stack sub" aria-labelledby="addr-title">
+        <h2 id="addr-title">{t.addressesTitle}</h2>
+        <p class="hint">{t.addressesIntro}</p>
+        {ADDRESSES.map((a) => {
+          const url = origin + a.path;
+          return (
+            <div class="link-box" key={a.path}>
+              <label class="field">
+                <span>{t[a.key]}</span>
+                <input readOnly value={url} class="mono" data-testid="integration-address" onFocus={(e) => e.currentTarget.select()} />
+              </label>
+              <CopyButton text={url} label={t.copy} lang={lang} />
+            </div>
+          );
+        })}
+        <p>
+          <a href="/docs" data-testid="docs-link">
+            {t.docsLink}
+          </a>{' '}
+          <span class="hint">— {t.docsHint}</span>
+        </p>
+      </section>
+    </section>
+  );
+}
