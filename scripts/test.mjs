@@ -46,9 +46,16 @@ if (selected.length === 0) {
 const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--if-stale'], { stdio: 'inherit', cwd: root });
 if (build.status !== 0) process.exit(build.status ?? 1);
 console.log(`# running ${selected.length} test files`);
-const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--test', '--test-reporter=spec', ...selected], {
-  stdio: 'inherit',
-  cwd: root,
-  env: { ...process.env, NODE_ENV: 'test' },
-});
+// A file that never ends (a server a failed test left open) fails after this instead of
+// holding CI until its own limit; the longest file takes a few minutes.
+const FILE_TIMEOUT_MS = 15 * 60 * 1000;
+const result = spawnSync(
+  process.execPath,
+  ['--conditions=source', '--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${FILE_TIMEOUT_MS}`, ...selected],
+  {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'test' },
+  },
+);
 process.exit(result.status ?? 1);

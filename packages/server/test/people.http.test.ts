@@ -88,8 +88,10 @@ for (const kind of await dbKinds()) {
       const disabled = await api(l.url, 'POST', `/v1/admin/users/${made.body.id}/disable`, admin.token, {});
       assert.equal(disabled.body.disabled, true);
       assert.equal(await asSession(), 401, 'a disabled user’s session ends');
+      assert.equal((await api(l.url, 'GET', '/v1/trader/invoices', made.body.token as string)).status, 401, 'and its API token');
       await assert.rejects(l.ts.system.sessions.login('Nadia', PASSWORD, { ip: '127.0.0.1' }), { code: 'INVALID_CREDENTIALS' });
       await api(l.url, 'POST', `/v1/admin/users/${made.body.id}/enable`, admin.token, {});
+      assert.equal((await api(l.url, 'GET', '/v1/trader/invoices', made.body.token as string)).status, 200, 'enabled: the token works again');
 
       const reset = await api(l.url, 'POST', `/v1/admin/users/${made.body.id}/password`, admin.token, {
         password: 'another long password',

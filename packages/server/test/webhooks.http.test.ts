@@ -142,8 +142,10 @@ for (const kind of await dbKinds()) {
       assert.equal(none.status, 404);
     });
 
-    test('a receiver that fails its first 3 deliveries still gets every event, in order, with valid signatures', async () => {
+    test('a receiver that fails its first 3 deliveries still gets every event, in order, with valid signatures', async (t) => {
       const flaky = await Receiver.start((n) => (n < 3 ? 500 : 200));
+      // Closed even when an assertion fails: an open receiver would keep the test process alive.
+      t.after(() => flaky.close());
       const other = await l.ts.system.merchants.create('Flaky shop');
       const endpoint = (await api(l.url, 'POST', '/v1/webhook-endpoints', other.accessToken, { url: flaky.url }))
         .body as unknown as WebhookEndpointView;
@@ -179,8 +181,11 @@ for (const kind of await dbKinds()) {
       const accepted = flaky.delivered().find((e) => e.type === 'invoice.status_changed');
       assert.equal(accepted?.sequence, 2);
       assert.equal(accepted?.data.invoice.status, 'wait card');
-      const log = await api(l.url, 'GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`, other.accessToken);
-      const oldest = (log.body.data as Json[]).at(-1);
+      // The receiver answered before the deliverer recorded the answer: wait for the record.
+      const oldestLine = async () =>
+        ((await api(l.url, 'GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`, other.accessToken)).body.data as Json[]).at(-1);
+      await waitFor(async () => (await oldestLine())?.status === 'delivered');
+      const oldest = await oldestLine();
       assert.equal(oldest?.attempts, 4);
       assert.equal(oldest?.status, 'delivered');
       // A wrong secret, a changed body or an old timestamp is refused by the SDK.
@@ -199,11 +204,11 @@ for (const kind of await dbKinds()) {
         () => verifyWebhook(sample.body, undefined, endpoint.secret as string),
         (e: unknown) => e instanceof WebhookVerificationError && e.code === 'WEBHOOK_SIGNATURE_MISSING',
       );
-      await flaky.close();
     });
 
-    test('nothing is queued or delivered for a change that rolled back', async () => {
+    test('nothing is queued or delivered for a change that rolled back', async (t) => {
       const rec = await Receiver.start();
+      t.after(() => rec.close());
       const other = await l.ts.system.merchants.create('Rollback shop');
       await api(l.url, 'POST', '/v1/webhook-endpoints', other.accessToken, { url: rec.url });
       // A hook after the webhook one fails the transaction of invoices with this title.
@@ -219,7 +224,6 @@ for (const kind of await dbKinds()) {
         (await deliveryRows(l)).some((d) => d.title === 'Doomed order'),
         false,
       );
-      await rec.close();
     });
 
     test('the queue is a Prometheus gauge', async () => {
@@ -228,8 +232,9 @@ for (const kind of await dbKinds()) {
       assert.match(text, /^nltrade_webhook_deliveries_pending\{state="due"\} \d+$/m);
     });
 
-    test('redelivery sends the same event again, with the same id', async () => {
+    test('redelivery sends the same event again, with the same id', async (t) => {
       const rec = await Receiver.start();
+      t.after(() => rec.close());
       const other = await l.ts.system.merchants.create('Redelivery shop');
       await api(l.url, 'POST', '/v1/webhook-endpoints', other.accessToken, { url: rec.url });
       await l.ts.system.invoices.create(other.merchantId, { title: 'Order', price: '100' });
@@ -245,7 +250,6 @@ for (const kind of await dbKinds()) {
       );
       // Another merchant cannot name it.
       assert.equal((await api(l.url, 'POST', `/v1/events/${id}/redeliver`, l.merchantToken)).status, 404);
-      await rec.close();
     });
   });
 

@@ -59,6 +59,7 @@ export class AccountService {
       .selectFrom('accounts')
       .select(['id', 'role', 'name'])
       .where('token_hash', '=', hashToken(token))
+      .where('disabled_at', 'is', null)
       .executeTakeFirst();
     return row ? { id: String(row.id), role: row.role, name: row.name } : null;
   }

@@ -199,7 +199,11 @@ export class ConsoleUserService {
       .execute();
   }
 
-  /** The user can no longer sign in, and its sessions end at once. */
+  /**
+   * The user can no longer sign in, and its sessions end at once. A trader's or
+   * administrator's account stops with it: its API token is refused too, so a person an
+   * administrator disabled cannot go on working through the API.
+   */
   async disable(id: string): Promise<ConsoleUser> {
     const user = await this.get(id);
     const now = this.#clock.now();
@@ -210,14 +214,22 @@ export class ConsoleUserService {
         .where('id', '=', Number(id))
         .where('disabled_at', 'is', null)
         .execute();
+      if (user.accountId !== null) {
+        await trx.updateTable('accounts').set({ disabled_at: now }).where('id', '=', Number(user.accountId)).execute();
+      }
       await revokeAll(trx, Number(user.id), now);
     });
     return this.get(id);
   }
 
   async enable(id: string): Promise<ConsoleUser> {
-    await this.get(id);
-    await this.#db.updateTable('console_users').set({ disabled_at: null }).where('id', '=', Number(id)).execute();
+    const user = await this.get(id);
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.updateTable('console_users').set({ disabled_at: null }).where('id', '=', Number(id)).execute();
+      if (user.accountId !== null) {
+        await trx.updateTable('accounts').set({ disabled_at: null }).where('id', '=', Number(user.accountId)).execute();
+      }
+    });
     return this.get(id);
   }
 

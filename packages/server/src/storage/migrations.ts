@@ -372,11 +372,15 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('runtime_settings_by_key').on('runtime_settings').columns(['key', 'id']).execute();
       },
     },
-    '0011_merchant_disabled': {
+    '0011_disabled_merchants_and_accounts': {
       async up(db: AnyDb) {
         // A disabled merchant's token and console users are refused everywhere; its invoices
-        // already with payers and traders run to their end.
+        // already with payers and traders run to their end (timers hand a disabled trader's
+        // invoices back to the queue or to an administrator).
         await db.schema.alterTable('merchants').addColumn('disabled_at', 'bigint').execute();
+        // The same for a trader's or administrator's account: its API token is refused while
+        // its console login is disabled.
+        await db.schema.alterTable('accounts').addColumn('disabled_at', 'bigint').execute();
       },
     },
   };

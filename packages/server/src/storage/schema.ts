@@ -30,6 +30,7 @@ export interface AccountsTable {
   name: string;
   token_hash: string;
   created_at: Millis;
+  disabled_at: Millis | null;
 }
 
 export interface InvoicesTable {
