@@ -91,7 +91,11 @@ for (const kind of await dbKinds()) {
       assert.equal((await api(l.url, 'GET', '/v1/trader/invoices', made.body.token as string)).status, 401, 'and its API token');
       await assert.rejects(l.ts.system.sessions.login('Nadia', PASSWORD, { ip: '127.0.0.1' }), { code: 'INVALID_CREDENTIALS' });
       await api(l.url, 'POST', `/v1/admin/users/${made.body.id}/enable`, admin.token, {});
-      assert.equal((await api(l.url, 'GET', '/v1/trader/invoices', made.body.token as string)).status, 200, 'enabled: the token works again');
+      assert.equal(
+        (await api(l.url, 'GET', '/v1/trader/invoices', made.body.token as string)).status,
+        200,
+        'enabled: the token works again',
+      );
 
       const reset = await api(l.url, 'POST', `/v1/admin/users/${made.body.id}/password`, admin.token, {
         password: 'another long password',
