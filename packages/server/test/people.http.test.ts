@@ -189,6 +189,33 @@ for (const kind of await dbKinds()) {
       assert.equal((fees.body.history as Json[]).length, 2);
     });
 
+    test('a merchant switches its own sandbox on (its token shown once, its invoices simulated) and off', async () => {
+      const { accessToken } = await l.ts.system.merchants.create('Sandboxing shop');
+      assert.deepEqual((await api(l.url, 'GET', '/v1/merchant/sandbox', accessToken)).body, { enabled: false, merchant_id: null });
+      const on = await api(l.url, 'POST', '/v1/merchant/sandbox', accessToken, { enabled: true });
+      assert.equal(on.status, 200, JSON.stringify(on.body));
+      assert.equal(on.body.enabled, true);
+      const testToken = on.body.access_token as string;
+      assert.match(testToken, /^nlm_test_/);
+      const made = await api(l.url, 'POST', '/v1/invoices', testToken, { title: 'Test order', amount: '100.00' });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.equal(made.body.sandbox, true, 'the simulated trader serves it');
+      const sandboxMerchant = await api(l.url, 'GET', '/v1/merchant', testToken);
+      assert.equal(sandboxMerchant.body.sandbox, true);
+      assert.equal((await api(l.url, 'GET', '/v1/merchant/sandbox', testToken)).status, 403, 'a sandbox has no sandbox');
+
+      const again = await api(l.url, 'POST', '/v1/merchant/sandbox', accessToken, { enabled: true });
+      assert.equal(again.body.merchant_id, on.body.merchant_id, 'one sandbox per merchant');
+      assert.equal(again.body.access_token, undefined, 'its token is shown only once');
+
+      const off = await api(l.url, 'POST', '/v1/merchant/sandbox', accessToken, { enabled: false });
+      assert.deepEqual(off.body, { enabled: false, merchant_id: on.body.merchant_id });
+      assert.equal((await api(l.url, 'GET', '/v1/invoices', testToken)).status, 401, 'off: its token is refused');
+      await api(l.url, 'POST', '/v1/merchant/sandbox', accessToken, { enabled: true });
+      assert.equal((await api(l.url, 'GET', '/v1/invoices', testToken)).status, 200, 'on again: the same token works');
+      assert.equal((await api(l.url, 'POST', '/v1/merchant/sandbox', accessToken, { enabled: 'yes' })).status, 400);
+    });
+
     test('a merchant sees its public key, rotates it and replaces its own token', async () => {
       const { accessToken } = await l.ts.system.merchants.create('Self-service shop');
       const me = await api(l.url, 'GET', '/v1/merchant', accessToken);

@@ -174,6 +174,26 @@ describe('merchant console (real server, headless Chromium)', { skip: noBrowser 
     await waitFor(page, 'public-key');
     assert.doesNotMatch((await page.locator('main').textContent()) ?? '', new RegExp(token), 'the token is shown once');
 
+    // The merchant's own sandbox: on gives a test merchant's token (shown once) whose invoices
+    // the simulated trader serves; off makes that token stop working.
+    await page.locator('[data-testid="sandbox-state"][data-enabled="false"]').waitFor();
+    await page.getByTestId('sandbox-toggle').click();
+    await page.locator('[data-testid="sandbox-state"][data-enabled="true"]').waitFor();
+    const testToken = ((await page.getByTestId('sandbox-token-value').textContent()) ?? '').trim();
+    assert.match(testToken, /^nlm_test_/);
+    const made = await fetch(`${h.url}/v1/invoices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${testToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Sandbox order', amount: '100.00' }),
+    });
+    assert.equal(made.status, 201);
+    assert.equal(((await made.json()) as { sandbox: boolean }).sandbox, true);
+    await checkScreen(page, 'sandbox on');
+    await consoleScreenshots(page, 'merchant-11-sandbox-on');
+    await page.getByTestId('sandbox-toggle').click();
+    await page.locator('[data-testid="sandbox-state"][data-enabled="false"]').waitFor();
+    assert.equal(await invoicesWith(testToken), 401);
+
     await page.getByTestId('lang-en').click();
     await page.getByRole('heading', { name: 'RSA public key' }).waitFor();
     assert.equal(((await badge.textContent()) ?? '').trim(), 'Live mode');

@@ -42,6 +42,13 @@ export interface MerchantKey {
   readonly state: 'current' | 'retired';
 }
 
+/** A live merchant's own sandbox merchant. */
+export interface SandboxState {
+  readonly enabled: boolean;
+  /** Null until it is first switched on. */
+  readonly merchantId: string | null;
+}
+
 /** How many retired keys are still tried, so their users are told "Your key is too old". */
 export const RETIRED_KEYS_RECOGNISED = 2;
 
@@ -165,6 +172,51 @@ export class MerchantService {
       .orderBy('id', 'desc')
       .execute();
     return rows.map((r) => ({ ...merchantOf(r), createdAt: Number(r.created_at), disabled: r.disabled_at !== null }));
+  }
+
+  /** The merchant's own sandbox: whether it has one, whether it is on, and its id. */
+  async sandboxOf(merchantId: string): Promise<SandboxState> {
+    const merchant = await this.get(merchantId);
+    if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
+    if (merchant.sandbox) throw new AppError('FORBIDDEN', 'This is a sandbox merchant already');
+    const twin = await this.#db
+      .selectFrom('merchants')
+      .select(['id', 'disabled_at'])
+      .where('sandbox_for', '=', Number(merchant.id))
+      .executeTakeFirst();
+    return twin ? { enabled: twin.disabled_at === null, merchantId: String(twin.id) } : { enabled: false, merchantId: null };
+  }
+
+  /**
+   * Switches the merchant's own sandbox on or off. On for the first time makes a sandbox
+   * merchant (its invoices served by the simulated trader, no real money) and returns its
+   * access token, once; on again enables it with the same token; off disables it, so its
+   * token is refused.
+   */
+  async setSandbox(merchantId: string, enabled: boolean): Promise<SandboxState & { accessToken?: string }> {
+    const state = await this.sandboxOf(merchantId);
+    if (state.merchantId === null) {
+      if (!enabled) return state;
+      const merchant = (await this.get(merchantId)) as Merchant;
+      const made = await this.create(`${merchant.name} (sandbox)`, { sandbox: true });
+      try {
+        await this.#db
+          .updateTable('merchants')
+          .set({ sandbox_for: Number(merchant.id) })
+          .where('id', '=', Number(made.merchantId))
+          .execute();
+      } catch (err) {
+        // Switched on twice at once: the other one's sandbox is the merchant's (the unique
+        // index decided); this one is disabled and never handed out.
+        await this.setDisabled(made.merchantId, true);
+        const winner = await this.sandboxOf(merchantId);
+        if (winner.merchantId === null) throw err;
+        return this.setSandbox(merchantId, true);
+      }
+      return { enabled: true, merchantId: made.merchantId, accessToken: made.accessToken };
+    }
+    if (state.enabled !== enabled) await this.setDisabled(state.merchantId, !enabled);
+    return { enabled, merchantId: state.merchantId };
   }
 
   /**

@@ -381,6 +381,10 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         // The same for a trader's or administrator's account: its API token is refused while
         // its console login is disabled.
         await db.schema.alterTable('accounts').addColumn('disabled_at', 'bigint').execute();
+        // A live merchant's own sandbox (switched on from its console): the sandbox merchant
+        // names the merchant it belongs to.
+        await db.schema.alterTable('merchants').addColumn('sandbox_for', 'bigint').execute();
+        await db.schema.createIndex('merchants_one_sandbox_each').on('merchants').column('sandbox_for').unique().execute();
       },
     },
   };

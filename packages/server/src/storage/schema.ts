@@ -10,6 +10,8 @@ export interface MerchantsTable {
   created_at: Millis;
   sandbox: Generated<number>;
   disabled_at: Millis | null;
+  /** A sandbox merchant made by a live merchant for itself: that merchant's id. */
+  sandbox_for: number | null;
 }
 
 export interface MerchantKeysTable {

@@ -46,6 +46,13 @@ const PASSWORD_BODY = {
 
 const EMPTY = { type: ['object', 'null'], properties: {}, additionalProperties: false } as const;
 
+const SANDBOX_BODY = {
+  type: 'object',
+  required: ['enabled'],
+  properties: { enabled: { type: 'boolean' } },
+  additionalProperties: false,
+} as const;
+
 const TAGS = ['Admin'];
 
 /** A merchant's public side: what its integration needs to encrypt legacy requests. */
@@ -244,6 +251,31 @@ export async function merchantSelfRoutes(instance: FastifyInstance, { system }: 
       await system.merchants.rotateKey(merchantOf(request).id);
       return merchantProfile(system, merchantOf(request).id);
     },
+  );
+
+  const sandboxView = (state: { enabled: boolean; merchantId: string | null; accessToken?: string }) => ({
+    enabled: state.enabled,
+    merchant_id: state.merchantId,
+    ...(state.accessToken !== undefined && { access_token: state.accessToken }),
+  });
+
+  app.get(
+    '/v1/merchant/sandbox',
+    { schema: { summary: 'The merchant’s own sandbox: whether it is on, and its merchant id' } },
+    async (request) => sandboxView(await system.merchants.sandboxOf(merchantOf(request).id)),
+  );
+
+  app.post(
+    '/v1/merchant/sandbox',
+    {
+      schema: {
+        summary: 'Switch the merchant’s own sandbox on or off',
+        description:
+          'On for the first time makes a sandbox merchant (its invoices are served by the simulated trader: test card, no real money) and returns its access_token — the only time it is shown. Off disables it (its token is refused); on again enables it with the same token.',
+        body: SANDBOX_BODY,
+      },
+    },
+    async (request) => sandboxView(await system.merchants.setSandbox(merchantOf(request).id, request.body.enabled)),
   );
 
   app.post(

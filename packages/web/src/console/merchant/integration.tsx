@@ -176,6 +176,8 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
         )}
       </section>
 
+      {profile && !profile.sandbox && <Sandbox api={api} lang={lang} t={t} />}
+
       <section class="stack sub" aria-labelledby="addr-title">
         <h2 id="addr-title">{t.addressesTitle}</h2>
         <p class="hint">{t.addressesIntro}</p>
@@ -198,6 +200,86 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
           <span class="hint">— {t.docsHint}</span>
         </p>
       </section>
+    </section>
+  );
+}
+
+/** GET/POST /v1/merchant/sandbox. */
+interface SandboxState {
+  enabled: boolean;
+  merchant_id: string | null;
+  access_token?: string;
+}
+
+/**
+ * The merchant's own sandbox: a test merchant whose invoices the simulated trader serves (test
+ * card, no real money), switched on and off here; its token is shown once, when first made.
+ */
+function Sandbox({ api, lang, t }: { api: ConsoleApi; lang: ConsoleLang; t: MerchantStrings }) {
+  const [state, setState] = useState<SandboxState | null>(null);
+  const [token, setToken] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    api.get<SandboxState>('/v1/merchant/sandbox').then(setState, setError);
+  }, []);
+
+  const toggle = async (enabled: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const next = await api.post<SandboxState>('/v1/merchant/sandbox', { enabled });
+      setState(next);
+      if (next.access_token) setToken(next.access_token);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="stack sub" aria-labelledby="sandbox-title" data-testid="sandbox">
+      <h2 id="sandbox-title">{t.sandboxTitle}</h2>
+      <p class="hint">{t.sandboxIntro}</p>
+      {error !== null && <Notice kind="error">{errorText(error, lang)}</Notice>}
+      {state && (
+        <>
+          <p data-testid="sandbox-state" data-enabled={String(state.enabled)}>
+            <strong>{state.enabled ? t.sandboxOn : t.sandboxOff}</strong>
+            {state.merchant_id && <span class="muted"> · {t.sandboxMerchant(state.merchant_id)}</span>}
+          </p>
+          {token && (
+            <section class="secret-box" aria-labelledby="sandbox-token-title" data-testid="sandbox-token">
+              <h3 id="sandbox-token-title">{t.sandboxTokenTitle}</h3>
+              <p>
+                <strong>{t.tokenOnce}</strong>
+              </p>
+              <p class="mono secret" data-testid="sandbox-token-value">
+                {token}
+              </p>
+              <div class="row-actions">
+                <CopyButton text={token} label={t.copyToken} lang={lang} />
+                <button type="button" class="btn btn-small" onClick={() => setToken(null)}>
+                  {t.done}
+                </button>
+              </div>
+            </section>
+          )}
+          <div class="row-actions">
+            <button
+              type="button"
+              class={state.enabled ? 'btn' : 'btn btn-primary'}
+              disabled={busy}
+              onClick={() => toggle(!state.enabled)}
+              data-testid="sandbox-toggle"
+            >
+              {busy ? t.loading : state.enabled ? t.sandboxTurnOff : t.sandboxTurnOn}
+            </button>
+          </div>
+        </>
+      )}
     </section>
   );
 }
