@@ -110,6 +110,21 @@ for (const kind of await dbKinds()) {
         available: '9.60',
         paid_out: '10.00',
       });
+      // The merchant sees each payout, and only its own.
+      const payouts = (await call(l.url, 'GET', '/v1/balance/payouts', { token: l.merchantToken })).body as {
+        data: { amount: string; currency: string }[];
+        next_cursor: string | null;
+      };
+      assert.deepEqual(
+        payouts.data.map((p) => [p.amount, p.currency]),
+        [['10.00', 'USDT']],
+      );
+      assert.equal(payouts.next_cursor, null);
+      const stranger = await l.ts.system.merchants.create('No payouts');
+      assert.deepEqual((await call(l.url, 'GET', '/v1/balance/payouts', { token: stranger.accessToken })).body, {
+        data: [],
+        next_cursor: null,
+      });
       assert.equal(
         (await asAdmin('POST', '/v1/admin/ledger/withdraw', { trader: trader.id, amount: '5.01' })).body.code,
         'INSUFFICIENT_FUNDS',

@@ -89,6 +89,12 @@ describe('merchant console (real server, headless Chromium)', { skip: noBrowser 
     await h.traderCall(uid, 'confirm');
     await page.waitForFunction((was) => document.querySelector('[data-testid="balance-available"] dd')?.textContent !== was, before);
     assert.doesNotMatch((await available.textContent()) ?? '', /^0,00/);
+    // An administrator pays part of it out: the payout is listed (after the next refresh).
+    await page.getByTestId('payouts').getByText('Виплат ще не було.').waitFor();
+    await h.system.ledger.payout(h.merchantId, '1.00', { type: 'admin', id: h.admin.id }, 'Bank transfer #1');
+    await page.getByTestId('tab-invoices').click();
+    await page.getByTestId('tab-balance').click();
+    await page.getByTestId('payout-row').getByText('Bank transfer #1').waitFor();
     await consoleScreenshots(page, 'merchant-04-balance');
     await waitFor(payer.page, 'state-success');
 

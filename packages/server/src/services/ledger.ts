@@ -125,6 +125,8 @@ export interface EntryQuery {
   /** Entries after this entry id (the previous page's `nextCursor`). */
   cursor?: string | undefined;
   limit?: number | undefined;
+  /** Only entries of this kind. */
+  kind?: LedgerEntryKind | undefined;
 }
 
 /** While an invoice is in one of these with a trader, its settlement value is held on that trader's deposit. */
@@ -802,6 +804,7 @@ export class LedgerService {
     }
     if (query.from !== undefined) q = q.where('at', '>=', query.from);
     if (query.to !== undefined) q = q.where('at', '<', query.to);
+    if (query.kind !== undefined) q = q.where('kind', '=', query.kind);
     if (query.cursor !== undefined) {
       if (!OWNER_RE.test(query.cursor))
         throw new AppError('VALIDATION_FAILED', 'cursor must be a previous page’s next_cursor', { param: 'cursor' });

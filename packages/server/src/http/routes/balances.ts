@@ -1,4 +1,12 @@
-import { type Actor, AppError, formatMoney, LEDGER_ACCOUNT_KINDS, type MerchantBalanceView, type TraderBalanceView } from '@nltrade/core';
+import {
+  type Actor,
+  AppError,
+  accountCode,
+  formatMoney,
+  LEDGER_ACCOUNT_KINDS,
+  type MerchantBalanceView,
+  type TraderBalanceView,
+} from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
 import type { LedgerEntry, SettingChange } from '../../services/ledger.ts';
 import { accountOf, guardMerchant, guardRole, merchantOf } from '../auth.ts';
@@ -221,6 +229,38 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
       async (request): Promise<MerchantBalanceView> => {
         const b = await ledger.merchantBalance(merchantOf(request).id);
         return { currency: b.currency, available: formatMoney(b.available), paid_out: formatMoney(b.paidOut) };
+      },
+    );
+    app.get(
+      '/v1/balance/payouts',
+      {
+        schema: {
+          description:
+            "The calling merchant's payouts, oldest first, a page at a time: what it was paid out, when, with the administrator's note",
+          querystring: {
+            type: 'object',
+            properties: {
+              cursor: { type: 'string', maxLength: 20, description: 'The previous page’s next_cursor' },
+              limit: { type: 'integer', minimum: 1, maximum: 200 },
+            },
+            additionalProperties: false,
+          },
+        },
+      },
+      async (request) => {
+        const account = accountCode('merchant', merchantOf(request).id);
+        const page = await ledger.entries({ account, kind: 'payout', cursor: request.query.cursor, limit: request.query.limit ?? 50 });
+        return {
+          data: page.entries.map((e) => ({
+            id: e.id,
+            // The merchant's line is the debit of its balance; a payout reads as what was paid.
+            amount: formatMoney(-(e.lines.find((l) => l.account === account)?.amount ?? 0)),
+            currency: e.currency,
+            memo: e.memo,
+            at: iso(e.at),
+          })),
+          next_cursor: page.nextCursor,
+        };
       },
     );
   });

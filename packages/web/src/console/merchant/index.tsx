@@ -69,15 +69,30 @@ export default function MerchantApp(props: RoleProps) {
   );
 }
 
+/** GET /v1/balance/payouts: one payout to the merchant. */
+interface Payout {
+  id: string;
+  amount: string;
+  currency: string;
+  memo: string | null;
+  at: string;
+}
+
 function Balance({ api, lang, t, onChange }: Pick<RoleProps, 'api' | 'lang' | 'onChange'> & { t: MerchantStrings }) {
   const [balance, setBalance] = useState<MerchantBalanceView | null>(null);
+  const [payouts, setPayouts] = useState<Payout[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     const load = () =>
-      api.get<MerchantBalanceView>('/v1/balance').then((b) => {
-        setBalance(b);
-        setError(null);
-      }, setError);
+      Promise.all([api.get<MerchantBalanceView>('/v1/balance'), api.get<{ data: Payout[] }>('/v1/balance/payouts', { limit: 200 })]).then(
+        ([b, p]) => {
+          setBalance(b);
+          // Newest first: the list answers oldest first, a page at a time.
+          setPayouts([...p.data].reverse());
+          setError(null);
+        },
+        setError,
+      );
     void load();
     // An invoice's success is what moves the balance: each hint may be one.
     const refetch = debounced(() => void load(), 400);
@@ -110,6 +125,35 @@ function Balance({ api, lang, t, onChange }: Pick<RoleProps, 'api' | 'lang' | 'o
         </dl>
       ) : (
         <p class="muted">{t.loading}</p>
+      )}
+      {payouts && (
+        <section class="stack sub" aria-labelledby="m-payouts-title" data-testid="payouts">
+          <h2 id="m-payouts-title">{t.payoutsTitle}</h2>
+          {payouts.length === 0 ? (
+            <p class="muted">{t.payoutsNone}</p>
+          ) : (
+            <table class="table">
+              <thead>
+                <tr>
+                  <th scope="col">{t.payoutWhen}</th>
+                  <th scope="col">{t.payoutAmount}</th>
+                  <th scope="col">{t.payoutMemo}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {payouts.map((p) => (
+                  <tr key={p.id} data-testid="payout-row">
+                    <td data-label={t.payoutWhen}>{new Date(p.at).toLocaleString(lang === 'uk' ? 'uk-UA' : 'en-GB')}</td>
+                    <td data-label={t.payoutAmount} class="money">
+                      {money(p.amount, p.currency, lang)}
+                    </td>
+                    <td data-label={t.payoutMemo}>{p.memo ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
       )}
     </section>
   );
