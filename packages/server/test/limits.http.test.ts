@@ -84,11 +84,11 @@ for (const kind of await dbKinds()) {
       assert.equal(locked.json().status, false);
       assert.equal(locked.headers['retry-after'], '40', 'until the minute ends');
       // Every way of presenting an unknown token is refused alike: a lookup that finds
-      // nothing, a malformed token, none at all.
+      // nothing, a malformed token. A request presenting none guessed nothing: told 401.
       assert.equal((await c.api(unknownToken())).statusCode, 429);
       assert.equal((await c.trader(unknownToken())).statusCode, 429);
       assert.equal((await c.trader('not a token')).statusCode, 429);
-      assert.equal((await c.admin(undefined)).statusCode, 429);
+      assert.equal((await c.admin(undefined)).statusCode, 401);
       assert.equal((await c.photo(unknownToken())).statusCode, 429);
 
       // Valid tokens are served as always, whoever holds them.
@@ -105,6 +105,34 @@ for (const kind of await dbKinds()) {
       assert.equal((await client(app, freshIp()).key(unknownToken())).statusCode, 401, 'another address is not locked');
       clock.advance(40_000);
       assert.equal((await c.key(unknownToken())).statusCode, 401, 'the lockout ends with the minute');
+    });
+
+    test('requests presenting no credential are never counted (a console asking whether anyone is signed in)', async () => {
+      clock.advance(60_000 - (clock.now() % 60_000) + 1_000);
+      const ip = freshIp();
+      for (let i = 0; i < LIMIT + 10; i++) {
+        const r = await app.inject({ method: 'GET', url: '/v1/session', headers: { 'x-forwarded-for': ip } });
+        assert.equal(r.statusCode, 401, `look ${i}`);
+      }
+      assert.equal((await client(app, ip).key(unknownToken())).statusCode, 401, 'the address has guessed nothing yet');
+      // A cookie that names no session is a guess like an unknown token.
+      for (let i = 0; i < LIMIT; i++) {
+        await app.inject({
+          method: 'GET',
+          url: '/v1/session',
+          headers: { 'x-forwarded-for': ip, cookie: `nltrade_session=${'x'.repeat(43)}` },
+        });
+      }
+      assert.equal(
+        (
+          await app.inject({
+            method: 'GET',
+            url: '/v1/session',
+            headers: { 'x-forwarded-for': ip, cookie: `nltrade_session=${'y'.repeat(43)}` },
+          })
+        ).statusCode,
+        429,
+      );
     });
 
     test('valid tokens are never counted, however many', async () => {

@@ -3,6 +3,7 @@ import { AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Limits, WindowLimit } from '../limits/index.ts';
+import { cookieValues, SESSION_COOKIE } from '../services/sessions.ts';
 import type { System } from '../system.ts';
 import { limitKeyOf } from './client-ip.ts';
 import { type ConnectionCounts, limitConnections, limitProxiedRequests } from './connection-limit.ts';
@@ -54,13 +55,26 @@ export function installLimits(app: FastifyInstance, system: System): ConnectionC
 function lockOutGuessers(app: FastifyInstance, failures: WindowLimit): void {
   // onSend sees the answer whatever produced it: a guard in a hook, a route, either error surface.
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (reply.statusCode !== 401) return payload;
+    if (reply.statusCode !== 401 || !presentsCredentials(request)) return payload;
     const wait = await failures.count(request.clientIp);
     if (wait === 0) return payload;
     const { statusCode, body } = toErrorBody(tooMany('Too many unknown tokens from this address', wait));
     reply.code(statusCode).header('retry-after', String(wait)).type('application/json; charset=utf-8');
     return JSON.stringify(body);
   });
+}
+
+/**
+ * Whether the request offered something to check: a token, a session cookie, or anything on
+ * the legacy API (its token is inside the body). A v1 request with neither (the console
+ * asking whether this browser is signed in, before anyone is) guessed nothing, and an office
+ * opening the console a hundred times a minute must still see the sign-in form.
+ */
+function presentsCredentials(request: FastifyRequest): boolean {
+  if (!(request.raw.url ?? '').startsWith('/v1/')) return true;
+  if (request.headers.authorization !== undefined) return true;
+  if (request.method === 'POST' && (request.raw.url ?? '').split('?', 1)[0] === '/v1/session') return true;
+  return cookieValues(request.headers.cookie, SESSION_COOKIE).length > 0;
 }
 
 type RateLimitResult = { current: number; ttl: number };
