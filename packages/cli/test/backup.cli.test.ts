@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../../server/src/config.ts';
 import { createSystem } from '../../server/src/system.ts';
 import { dbKinds, describeOn, PG_URL } from '../../server/test/support/system.ts';
-
-const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
-const run = promisify(execFile);
-
-async function nltrade(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { nltrade } from './support/bin.ts';
 
 for (const kind of await dbKinds()) {
   describeOn(kind, `nltrade admin backup (${kind})`, () => {

@@ -1,55 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { CheckoutView, MerchantInvoice, WatchView } from '@nltrade/core';
 import { type Live, live } from '../../server/test/support/live.ts';
 import { dbKinds, describeOn } from '../../server/test/support/system.ts';
-
-const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
-const run = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function nltrade(args: string[], env: Record<string, string>): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** Runs the CLI with `input` on its standard input (the answers to its prompts). */
-function nltradeWithInput(args: string[], env: Record<string, string>, input: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+import { nltrade } from './support/bin.ts';
 
 /** A real 8×8 PNG, made by hand (the CLI sends whatever file it is given; the server decodes it). */
 function pngFile(dir: string): string {
@@ -237,7 +195,7 @@ for (const kind of await dbKinds()) {
       const uid = (
         JSON.parse((await nltrade(['invoice', 'create', '--title', 'Lost', '--amount', '50.04', '--json'], env)).stdout) as MerchantInvoice
       ).uid;
-      const r = await nltradeWithInput(['pay', uid, '--url', l.url], {}, `\n${photo}\n`);
+      const r = await nltrade(['pay', uid, '--url', l.url], {}, `\n${photo}\n`);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /Press Enter when you have paid/);
       assert.match(r.stderr, /Path to the receipt photo/);

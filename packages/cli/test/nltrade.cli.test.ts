@@ -1,45 +1,13 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { dbKinds, describeOn, PG_URL } from '../../server/test/support/system.ts';
-
-const BIN = path.resolve(import.meta.dirname, '../bin/nltrade.js');
-const run = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function nltrade(args: string[], env: Record<string, string>): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** Runs the CLI with `input` on its standard input (for --password-stdin). */
-async function nltradeWithInput(args: string[], env: Record<string, string>, input: string): Promise<Result> {
-  const pending = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-  pending.child.stdin?.end(input);
-  try {
-    const { stdout, stderr } = await pending;
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { BIN, nltrade } from './support/bin.ts';
 
 for (const kind of await dbKinds()) {
   describeOn(kind, `nltrade admin commands on ${kind}`, () => {
@@ -95,16 +63,12 @@ for (const kind of await dbKinds()) {
     });
 
     test('console logins: create with --password-stdin, merchant users, set-password, disable and enable', async () => {
-      let r = await nltradeWithInput(
-        ['admin', 'create-trader', '--name', 'Console Tara', '--password-stdin', '--json'],
-        env,
-        'first password 1\n',
-      );
+      let r = await nltrade(['admin', 'create-trader', '--name', 'Console Tara', '--password-stdin', '--json'], env, 'first password 1\n');
       assert.equal(r.code, 0, r.stderr);
       const trader = JSON.parse(r.stdout) as { id: string; token: string; consoleUserId: string };
       assert.deepEqual(Object.keys(trader).sort(), ['consoleUserId', 'id', 'token']);
       assert.ok(trader.token.startsWith('nlt_'));
-      r = await nltradeWithInput(['admin', 'create-admin', '--name', 'Short', '--password-stdin'], env, 'short\n');
+      r = await nltrade(['admin', 'create-admin', '--name', 'Short', '--password-stdin'], env, 'short\n');
       assert.equal(r.code, 1);
       assert.match(r.stderr, /password must be at least 10 characters \(VALIDATION_FAILED\)/);
       r = await nltrade(['admin', 'set-password', '--name', 'Console Tara'], env);
@@ -113,14 +77,14 @@ for (const kind of await dbKinds()) {
 
       r = await nltrade(['admin', 'create-merchant', '--name', 'Console shop', '--json'], env);
       const merchantId = (JSON.parse(r.stdout) as { merchantId: string }).merchantId;
-      r = await nltradeWithInput(
+      r = await nltrade(
         ['admin', 'create-merchant-user', '--merchant', merchantId, '--name', 'shop-clerk', '--password-stdin'],
         env,
         'clerk password 1',
       );
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`Console login "shop-clerk" \\(user \\d+\\) created for merchant ${merchantId}`));
-      r = await nltradeWithInput(['admin', 'set-password', '--name', 'console tara', '--password-stdin'], env, 'second password 2\r\n');
+      r = await nltrade(['admin', 'set-password', '--name', 'console tara', '--password-stdin'], env, 'second password 2\r\n');
       assert.equal(r.code, 0, r.stderr);
       r = await nltrade(['admin', 'disable-user', '--name', 'shop-clerk'], env);
       assert.equal(r.code, 0, r.stderr);

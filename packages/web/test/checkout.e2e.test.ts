@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import {
+  browserSuite,
   CHROMIUM,
   Harness,
-  launchBrowser,
-  openContext,
   PAYMENT_TIMEOUT_S,
   receiptJpeg,
   SCREENSHOT_DIR,
   screenshots,
   text,
   VIEWPORTS,
-  type Watched,
   waitFor,
 } from './support/harness.ts';
 
@@ -28,29 +26,7 @@ if (noBrowser) console.warn(`# browser tier skipped: ${CHROMIUM} is missing (apt
 
 describe('hosted checkout page (real server, headless Chromium)', { skip: noBrowser }, () => {
   const h = new Harness();
-  let browser: Browser;
-  const opened: Watched[] = [];
-
-  const open = async (opts?: Parameters<typeof openContext>[2]) => {
-    const w = await openContext(browser, h, opts);
-    opened.push(w);
-    return w;
-  };
-
-  before(async () => {
-    await h.start();
-    browser = await launchBrowser();
-  });
-
-  // Pages left open would keep reconnecting to later tests' servers.
-  afterEach(async () => {
-    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
-  });
-
-  after(async () => {
-    await browser?.close();
-    await h.close();
-  });
+  const { browser, open } = browserSuite(h);
 
   test('walks the whole process: trader, card, copy, pay, amount change, dispute, photo, admin, success', async () => {
     const uid = await h.invoice('1500.50');
@@ -110,7 +86,7 @@ describe('hosted checkout page (real server, headless Chromium)', { skip: noBrow
     await screenshots(page, '07-photo-needed');
 
     // First attempt dies on the network: the page must offer a retry that then succeeds.
-    const jpeg = await receiptJpeg(browser);
+    const jpeg = await receiptJpeg(browser());
     await page.getByTestId('photo-input').setInputFiles({ name: 'receipt.jpg', mimeType: 'image/jpeg', buffer: jpeg });
     await waitFor(page, 'photo-preview');
     await screenshots(page, '08-photo-preview');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { STATUS_LABELS } from '@nltrade/core';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { assertAccessible, assertNoSideScroll, CONSOLE_VIEWPORTS, consoleScreenshots, signIn } from './support/console.ts';
-import { CHROMIUM, Harness, launchBrowser, openContext, receiptJpeg, text, type Watched, waitFor } from './support/harness.ts';
+import { browserSuite, CHROMIUM, Harness, receiptJpeg, text, type Watched, waitFor } from './support/harness.ts';
 
 const CARD = '4441114441114442';
 const ADMIN = { name: 'olena-admin', password: 'admin-password-2026' };
@@ -17,14 +17,7 @@ if (noBrowser) console.warn(`# browser tier skipped: ${CHROMIUM} is missing (apt
 
 describe('administrator console (real server, headless Chromium)', { skip: noBrowser }, () => {
   const h = new Harness();
-  let browser: Browser;
-  const opened: Watched[] = [];
-
-  const open = async (opts?: Parameters<typeof openContext>[2]) => {
-    const w = await openContext(browser, h, opts);
-    opened.push(w);
-    return w;
-  };
+  const { browser, open } = browserSuite(h);
 
   /** An invoice taken to a dispute the way it happens: the payer pays on the page, the trader disputes, the payer sends a photo. */
   const disputed = async (price: string): Promise<{ uid: string; id: string }> => {
@@ -43,7 +36,7 @@ describe('administrator console (real server, headless Chromium)', { skip: noBro
     await waitFor(payer.page, 'state-photo');
     await payer.page
       .getByTestId('photo-input')
-      .setInputFiles({ name: 'receipt.jpg', mimeType: 'image/jpeg', buffer: await receiptJpeg(browser) });
+      .setInputFiles({ name: 'receipt.jpg', mimeType: 'image/jpeg', buffer: await receiptJpeg(browser()) });
     await payer.page.getByTestId('photo-send').click();
     await waitFor(payer.page, 'state-review');
     const invoice = await h.system.invoices.get(uid);
@@ -63,18 +56,7 @@ describe('administrator console (real server, headless Chromium)', { skip: noBro
   };
 
   before(async () => {
-    await h.start();
-    browser = await launchBrowser();
     await h.system.consoleUsers.create({ ...ADMIN, role: 'admin', accountId: h.admin.id });
-  });
-
-  afterEach(async () => {
-    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
-  });
-
-  after(async () => {
-    await browser?.close();
-    await h.close();
   });
 
   test('decides a dispute that arrives live, seeing the receipt photo and the trader’s reason', async () => {

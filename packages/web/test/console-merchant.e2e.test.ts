@@ -1,45 +1,20 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { assertAccessible, assertNoSideScroll, consoleScreenshots, signIn } from './support/console.ts';
-import { CHROMIUM, CONSOLE_PASSWORD, Harness, launchBrowser, openContext, VIEWPORTS, type Watched, waitFor } from './support/harness.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { checkScreen, consoleScreenshots, signIn } from './support/console.ts';
+import { browserSuite, CHROMIUM, CONSOLE_PASSWORD, Harness, VIEWPORTS, waitFor } from './support/harness.ts';
 
 const CARD = '4441114441114442';
 
 const noBrowser = !fs.existsSync(CHROMIUM);
 if (noBrowser && process.env.CI) throw new Error(`Chromium is required in CI but ${CHROMIUM} is missing`);
 
-async function checkScreen(page: Page, screen: string): Promise<void> {
-  await assertAccessible(page, screen);
-  await assertNoSideScroll(page, screen);
-}
-
 const row = (page: Page, uid: string) => page.locator(`[data-testid="merchant-invoice"][data-uid="${uid}"]`);
 
 describe('merchant console (real server, headless Chromium)', { skip: noBrowser }, () => {
   const h = new Harness();
-  let browser: Browser;
-  const opened: Watched[] = [];
-  const open = async (opts?: Parameters<typeof openContext>[2]) => {
-    const w = await openContext(browser, h, { viewport: VIEWPORTS.desktop, ...opts });
-    opened.push(w);
-    return w;
-  };
-
-  before(async () => {
-    await h.start();
-    browser = await launchBrowser();
-  });
-
-  afterEach(async () => {
-    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
-  });
-
-  after(async () => {
-    await browser?.close();
-    await h.close();
-  });
+  const { open } = browserSuite(h, { viewport: VIEWPORTS.desktop });
 
   test('a merchant creates an invoice by hand and sees it paid live, its balance grown', async () => {
     const user = await h.consoleUser('merchant', 'shop-anna');
@@ -165,15 +140,15 @@ describe('merchant console (real server, headless Chromium)', { skip: noBrowser 
     const token = ((await page.getByTestId('new-token-value').textContent()) ?? '').trim();
     assert.ok(token.length > 20, `a token: ${token}`);
     assert.match((await page.getByTestId('new-token').textContent()) ?? '', /більше він не показується/);
-    await page.getByTestId('copy-token').click();
-    await page.getByTestId('copy-token').getByText('Скопійовано').waitFor();
+    await page.getByTestId('new-token-copy').click();
+    await page.getByTestId('new-token-copy').getByText('Скопійовано').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
     await checkScreen(page, 'new token');
     await consoleScreenshots(page, 'merchant-09-new-token');
     assert.equal(await invoicesWith(token), 200);
     assert.equal(await invoicesWith(old), 401);
 
-    await page.getByTestId('token-done').click();
+    await page.getByTestId('new-token-done').click();
     assert.equal(await page.getByTestId('new-token').count(), 0);
     await page.getByTestId('tab-invoices').click();
     await page.getByTestId('tab-integration').click();

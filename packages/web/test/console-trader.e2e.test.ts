@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { assertAccessible, assertNoSideScroll, consoleScreenshots, signIn } from './support/console.ts';
-import { CHROMIUM, CONSOLE_PASSWORD, Harness, launchBrowser, openContext, VIEWPORTS, type Watched, waitFor } from './support/harness.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { checkScreen, consoleScreenshots, signIn } from './support/console.ts';
+import { browserSuite, CHROMIUM, CONSOLE_PASSWORD, Harness, VIEWPORTS, waitFor } from './support/harness.ts';
 
 const CARD = '4441114441114442';
 
@@ -22,34 +22,9 @@ async function signInConsole(page: Page, h: Harness, name: string): Promise<void
 }
 
 /** Every main screen: no serious or critical axe finding, nothing wider than 360 px. */
-async function checkScreen(page: Page, screen: string): Promise<void> {
-  await assertAccessible(page, screen);
-  await assertNoSideScroll(page, screen);
-}
-
 describe('trader console (real server, headless Chromium)', { skip: noBrowser }, () => {
   const h = new Harness();
-  let browser: Browser;
-  const opened: Watched[] = [];
-  const open = async (opts?: Parameters<typeof openContext>[2]) => {
-    const w = await openContext(browser, h, { viewport: VIEWPORTS.desktop, ...opts });
-    opened.push(w);
-    return w;
-  };
-
-  before(async () => {
-    await h.start();
-    browser = await launchBrowser();
-  });
-
-  afterEach(async () => {
-    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
-  });
-
-  after(async () => {
-    await browser?.close();
-    await h.close();
-  });
+  const { open } = browserSuite(h, { viewport: VIEWPORTS.desktop });
 
   test('a trader takes an invoice to success while the payer pays on the checkout page', async () => {
     const user = await h.consoleUser('trader', 'taras');

@@ -59,3 +59,9 @@ export async function assertNoSideScroll(page: Page, screen: string): Promise<vo
   await page.setViewportSize(before);
   assert.ok(widths.doc <= widths.view, `${screen}: the page is ${widths.doc}px wide in a ${widths.view}px viewport`);
 }
+
+/** What every main screen must pass: axe at both widths, and no sideways scrolling at 360 px. */
+export async function checkScreen(page: Page, screen: string): Promise<void> {
+  await assertAccessible(page, screen);
+  await assertNoSideScroll(page, screen);
+}

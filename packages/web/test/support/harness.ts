@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, afterEach, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Config, createSystem, loadConfig, ManualClock, type RunningServer, type System, startServer } from '@nltrade/server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -17,6 +18,44 @@ export const VIEWPORTS = {
   mobile: { width: 390, height: 844 },
   desktop: { width: 1280, height: 800 },
 } as const;
+
+type ContextOptions = Parameters<typeof openContext>[2];
+
+/**
+ * The server and one browser for a describe block: started before its tests, closed after
+ * them; the contexts a test opens are closed after that test (pages left open would keep
+ * reconnecting to later tests' servers). `open` defaults to `defaults`, per call overridable.
+ */
+export function browserSuite(
+  h: Harness,
+  defaults: ContextOptions = {},
+): { browser(): Browser; open(opts?: ContextOptions): Promise<Watched> } {
+  let browser: Browser | undefined;
+  const opened: Watched[] = [];
+  before(async () => {
+    await h.start();
+    browser = await launchBrowser();
+  });
+  afterEach(async () => {
+    for (const w of opened.splice(0)) await w.context.close().catch(() => {});
+  });
+  after(async () => {
+    await browser?.close();
+    await h.close();
+  });
+  const started = (): Browser => {
+    if (!browser) throw new Error('the browser starts in the suite’s before hook');
+    return browser;
+  };
+  return {
+    browser: started,
+    async open(opts) {
+      const w = await openContext(started(), h, { ...defaults, ...opts });
+      opened.push(w);
+      return w;
+    },
+  };
+}
 
 /**
  * The real server (SQLite in a temp dir, a ManualClock, the sweeper driven by hand) plus the

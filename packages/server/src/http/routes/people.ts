@@ -110,8 +110,7 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
       },
       async (request) => {
         await system.merchants.setDisabled(request.params.id, change === 'disable');
-        const row = (await system.merchants.list()).find((m) => m.id === request.params.id);
-        return { ...(await merchantProfile(system, request.params.id)), disabled: row?.disabled ?? change === 'disable' };
+        return { ...(await merchantProfile(system, request.params.id)), disabled: change === 'disable' };
       },
     );
   }

@@ -1,3 +1,4 @@
+import type { Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
 import type { ConsoleLang } from '../roles.ts';
@@ -137,23 +138,15 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
         <h2 id="token-title">{t.tokenTitle}</h2>
         <p class="hint">{t.tokenIntro}</p>
         {token && (
-          <section class="secret-box" aria-labelledby="token-new-title" data-testid="new-token">
-            <h3 id="token-new-title" tabIndex={-1} ref={tokenRef}>
-              {t.tokenNewTitle}
-            </h3>
-            <p>
-              <strong>{t.tokenOnce}</strong>
-            </p>
-            <p class="mono secret" data-testid="new-token-value">
-              {token}
-            </p>
-            <div class="row-actions">
-              <CopyButton text={token} label={t.copyToken} lang={lang} testId="copy-token" />
-              <button type="button" class="btn btn-small" onClick={() => setToken(null)} data-testid="token-done">
-                {t.done}
-              </button>
-            </div>
-          </section>
+          <TokenOnce
+            token={token}
+            title={t.tokenNewTitle}
+            lang={lang}
+            t={t}
+            testId="new-token"
+            titleRef={tokenRef}
+            onDone={() => setToken(null)}
+          />
         )}
         {asking === 'token' ? (
           <div class="confirm-box" data-testid="token-confirm">
@@ -200,6 +193,38 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
           <span class="hint">— {t.docsHint}</span>
         </p>
       </section>
+    </section>
+  );
+}
+
+/** A token in the one answer that carries it: copy it now, it is never shown again. */
+function TokenOnce(props: {
+  token: string;
+  title: string;
+  lang: ConsoleLang;
+  t: MerchantStrings;
+  testId: string;
+  titleRef?: Ref<HTMLHeadingElement>;
+  onDone: () => void;
+}) {
+  const { token, t, testId } = props;
+  return (
+    <section class="secret-box" aria-labelledby={`${testId}-title`} data-testid={testId}>
+      <h3 id={`${testId}-title`} tabIndex={-1} ref={props.titleRef}>
+        {props.title}
+      </h3>
+      <p>
+        <strong>{t.tokenOnce}</strong>
+      </p>
+      <p class="mono secret" data-testid={`${testId}-value`}>
+        {token}
+      </p>
+      <div class="row-actions">
+        <CopyButton text={token} label={t.copyToken} lang={props.lang} testId={`${testId}-copy`} />
+        <button type="button" class="btn btn-small" onClick={props.onDone} data-testid={`${testId}-done`}>
+          {t.done}
+        </button>
+      </div>
     </section>
   );
 }
@@ -251,21 +276,7 @@ function Sandbox({ api, lang, t }: { api: ConsoleApi; lang: ConsoleLang; t: Merc
             {state.merchant_id && <span class="muted"> · {t.sandboxMerchant(state.merchant_id)}</span>}
           </p>
           {token && (
-            <section class="secret-box" aria-labelledby="sandbox-token-title" data-testid="sandbox-token">
-              <h3 id="sandbox-token-title">{t.sandboxTokenTitle}</h3>
-              <p>
-                <strong>{t.tokenOnce}</strong>
-              </p>
-              <p class="mono secret" data-testid="sandbox-token-value">
-                {token}
-              </p>
-              <div class="row-actions">
-                <CopyButton text={token} label={t.copyToken} lang={lang} />
-                <button type="button" class="btn btn-small" onClick={() => setToken(null)}>
-                  {t.done}
-                </button>
-              </div>
-            </section>
+            <TokenOnce token={token} title={t.sandboxTokenTitle} lang={lang} t={t} testId="sandbox-token" onDone={() => setToken(null)} />
           )}
           <div class="row-actions">
             <button
