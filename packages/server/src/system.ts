@@ -73,7 +73,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   const eventLog = new EventLog(storage.db, bus, storage.dialect, config.databaseUrl, {
     onError: (err) => log.error({ err }, 'event log error'),
   });
-  const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits);
+  const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits, config.rsaKeyPrimes);
   const rsa = new RsaPool({
     threads: config.rsaThreads,
     queuePerMerchant: config.rsaQueuePerMerchant,

@@ -1,13 +1,10 @@
-import { generateKeyPair } from 'node:crypto';
-import { promisify } from 'node:util';
 import { AppError, cleanText, LIMITS } from '@nltrade/core';
 import type { CompiledQuery, InferResult, Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
+import { generateRsaKey, maxPrimes } from '../crypto/rsa-keygen.ts';
 import type { Database } from '../storage/schema.ts';
 import { hashToken, newToken, plausibleToken } from './tokens.ts';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
 
 export interface Merchant {
   readonly id: string;
@@ -79,6 +76,7 @@ export class MerchantService {
   readonly #clock: Clock;
   readonly #masterKey: MasterKey;
   readonly #keyBits: number;
+  readonly #keyPrimes: number;
   readonly #authCache = new Map<string, { auth: MerchantAuth; expires: number }>();
   /**
    * The legacy API asks for a merchant's keys at least once a second per merchant, and again
@@ -88,11 +86,13 @@ export class MerchantService {
   readonly #authQuery: CompiledQuery<AuthRow>;
   readonly #hashIndex: number;
 
-  constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number) {
+  /** `keyPrimes` 0: the most primes the key size allows (crypto/rsa-keygen.ts says why). */
+  constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number, keyPrimes = 0) {
     this.#db = db;
     this.#clock = clock;
     this.#masterKey = masterKey;
     this.#keyBits = keyBits;
+    this.#keyPrimes = keyPrimes;
     this.#authQuery = authQuery(db).compile();
     this.#hashIndex = this.#authQuery.parameters.indexOf(HASH_PARAMETER);
     if (this.#hashIndex < 0) throw new Error('The merchant key query lost its token parameter');
@@ -295,13 +295,7 @@ export class MerchantService {
   }
 
   async #generate(): Promise<{ publicPem: string; privatePem: string }> {
-    const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
-      modulusLength: this.#keyBits,
-      publicExponent: 0x10001,
-      publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    });
-    return { publicPem: publicKey, privatePem: privateKey };
+    return generateRsaKey(this.#keyBits, this.#keyPrimes || maxPrimes(this.#keyBits));
   }
 
   async #insertKey(trx: Kysely<Database>, merchantId: number, keys: { publicPem: string; privatePem: string }): Promise<number> {
