@@ -79,11 +79,15 @@ for (const kind of await dbKinds()) {
       assert.equal(missing.status, 404);
       assert.equal(missing.body.code, 'INVOICE_NOT_FOUND');
       // A malformed UID is an unknown invoice, not a lesson in the format.
-      for (const bad of ['abc', 'A'.repeat(30), '1', `${uid}0`]) {
+      for (const bad of ['abc', 'A'.repeat(30), '1', `${uid}0`, 'a'.repeat(65), 'a'.repeat(101), 'a'.repeat(2000)]) {
         const r = await call(l.url, 'GET', `/v1/checkout/${bad}`);
         assert.equal(r.status, 404, bad);
         assert.deepEqual(r.body, { status: false, code: 'INVOICE_NOT_FOUND', message: 'Invoice not found' });
       }
+      // A path segment longer than the router takes still gets a JSON 404, never a 500.
+      const huge = await call(l.url, 'GET', `/v1/checkout/${'a'.repeat(3000)}`);
+      assert.equal(huge.status, 404);
+      assert.equal(huge.body.code, 'NOT_FOUND');
       // Invoice numbers are sequential: the payer's side never takes them.
       const id = (await l.ts.system.invoices.get(uid)).id;
       assert.equal((await call(l.url, 'GET', `/v1/checkout/${id}`)).status, 404);
@@ -112,7 +116,23 @@ for (const kind of await dbKinds()) {
       const photos = l.ts.system.photos;
       const second = await waitPhoto();
       // Another invoice's receipt, however its URL is written.
-      for (const url of [ours, `http://127.0.0.1:1${ours}`, `https://gateway.example${ours}?x=1`]) {
+      const id = ours.slice('/v1/photos/'.length);
+      const escaped = `/v1/photos/%${id.charCodeAt(0).toString(16)}${id.slice(1)}`;
+      const spellings = [
+        ours,
+        `http://127.0.0.1:1${ours}`,
+        `https://gateway.example${ours}?x=1`,
+        // The router decodes percent-escapes, so these name the same photo.
+        `${l.url}/v1/%70hotos/${id}`,
+        `${l.url}${escaped}`,
+        `https://gateway.example/nltrade${ours.toUpperCase().replace('/V1/PHOTOS/', '/v1/photos/')}`,
+      ];
+      const adminForFetch = await l.account('admin', 'photo spelling admin');
+      for (const path of [`/v1/%70hotos/${id}`, escaped]) {
+        const served = await fetch(`${l.url}${path}`, { headers: { authorization: `Bearer ${adminForFetch.token}` } });
+        assert.equal(served.status, 200, `${path} is served as the photo`);
+      }
+      for (const url of spellings) {
         await assert.rejects(photos.assertUsableFor(second, url), { code: 'VALIDATION_FAILED', message: /another invoice/ });
       }
       // A photo id this server never stored, on this server.

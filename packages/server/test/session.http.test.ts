@@ -127,6 +127,14 @@ for (const kind of await dbKinds()) {
       );
     });
 
+    test('a name with a control character (NUL, say) is refused as invalid on either database', async () => {
+      for (const name of ['Ta\u0000ra', 'Tara\n']) {
+        const res = await signIn(name, PASSWORD, '192.0.2.23');
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(JSON.parse(res.body).code, 'VALIDATION_FAILED');
+      }
+    });
+
     test('roles: a trader session works the trader API and gets 403 on admin routes; a merchant user sees only its merchant', async () => {
       const a1 = await t.system.invoices.create(shopA, { title: 'A order', price: '100' });
       const b1 = await t.system.invoices.create(shopB, { title: 'B order', price: '200' });

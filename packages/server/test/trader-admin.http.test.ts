@@ -248,6 +248,9 @@ for (const kind of await dbKinds()) {
         ['malformed reference', () => outcome(sdk(t1.token).accept('NOT-A-UID')), 404, 'INVOICE_NOT_FOUND', 'Invoice not found'],
         ['unknown UID', () => outcome(sdk(t1.token).accept('z'.repeat(30))), 404, 'INVOICE_NOT_FOUND'],
         ['unknown number', () => outcome(sdk(t1.token).accept('999999')), 404, 'INVOICE_NOT_FOUND'],
+        ['long reference', () => outcome(sdk(t1.token).accept('a'.repeat(65))), 404, 'INVOICE_NOT_FOUND', 'Invoice not found'],
+        ['longer than a route segment', () => outcome(sdk(t1.token).accept('a'.repeat(150))), 404, 'INVOICE_NOT_FOUND'],
+        ['long UID to an administrator', () => outcome(sdk(admin.token).adminInvoice('9'.repeat(400))), 404, 'INVOICE_NOT_FOUND'],
         [
           'malformed UID to an administrator',
           () => outcome(sdk(admin.token).adminInvoice('abc')),

@@ -22,6 +22,9 @@ import { webhookRoutes } from './routes/webhooks.ts';
 /** JSON and form bodies are small on every route but the photo upload, which sets its own. */
 export const BODY_LIMIT = 64 * 1024;
 
+/** Longer than any id or UID we issue by far; a longer segment names nothing here (404). */
+const MAX_PARAM_LENGTH = 2048;
+
 export interface AppOptions {
   /** The HTTP layer's logger; the system's by default. */
   logger?: Logger;
@@ -40,6 +43,9 @@ export async function buildApp(system: System, options: AppOptions = {}): Promis
     requestIdHeader: false,
     genReqId: requestIdOf,
     bodyLimit: BODY_LIMIT,
+    // A path segment longer than the router's default 100 characters still reaches its route,
+    // so a mangled UID gets the route's own "Invoice not found" rather than a router error.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // HTTP_REQUEST_TIMEOUT, HTTP_HEADERS_TIMEOUT, HTTP_KEEPALIVE_TIMEOUT: a slow client cannot hold a connection.
     ...httpServerOptions(system.config),
     trustProxy: system.config.trustProxy.length > 0 ? trust : false,

@@ -22,7 +22,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_FILES_LIMIT: 'PAYLOAD_TOO_LARGE',
   FST_PARTS_LIMIT: 'PAYLOAD_TOO_LARGE',
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  // A path segment longer than any id we issue names nothing.
+  FST_ERR_MAX_PARAM_LENGTH: 'NOT_FOUND',
 };
+
+/** character_not_in_repertoire, untranslatable_character. */
+const PG_UNSTORABLE_TEXT: ReadonlySet<string> = new Set(['22021', '22P05']);
 
 const NEAREST_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
   400: 'BAD_REQUEST',
@@ -71,6 +76,19 @@ export function toErrorBody(err: unknown, surface: Surface = 'v1'): { statusCode
     // nearest catalog entry; a file it will not serve is simply not found.
     const nearest = typeof fe.statusCode === 'number' ? NEAREST_BY_STATUS[fe.statusCode] : undefined;
     if (nearest) return catalogAnswer(nearest);
+    // PostgreSQL refuses text it cannot store (a NUL byte) where SQLite stores it; inputs are
+    // checked before they reach a query, and this keeps one that slipped through a 400.
+    if (typeof fe.code === 'string' && PG_UNSTORABLE_TEXT.has(fe.code)) {
+      return {
+        statusCode: 400,
+        body: {
+          status: false,
+          code: 'VALIDATION_FAILED',
+          message: 'The request contains a character that cannot be stored (a NUL byte, say)',
+        },
+        unexpected: false,
+      };
+    }
   }
   return { statusCode: 500, body: { status: false, code: 'INTERNAL', message: ERROR_CATALOG.INTERNAL.message }, unexpected: true };
 }

@@ -24,7 +24,7 @@ export function typed(app: FastifyInstance) {
 export const UID_PARAMS = {
   type: 'object',
   required: ['uid'],
-  properties: { uid: { type: 'string', maxLength: 64 } },
+  properties: { uid: { type: 'string' } },
   additionalProperties: false,
 } as const;
 
@@ -32,7 +32,7 @@ export const UID_PARAMS = {
 export const REF_PARAMS = {
   type: 'object',
   required: ['ref'],
-  properties: { ref: { type: 'string', maxLength: 64 } },
+  properties: { ref: { type: 'string' } },
   additionalProperties: false,
 } as const;
 

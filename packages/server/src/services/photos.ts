@@ -14,7 +14,9 @@ import type { Principal } from './principal.ts';
 export const MAX_PHOTO_BYTES = LIMITS.photoBytes;
 const PHOTO_ID_RE = /^[a-f0-9]{32}$/;
 /** The path of a receipt photo this server stores, in whatever URL names it. */
-const PHOTO_PATH_RE = /^\/v1\/photos\/([a-f0-9]{32})$/;
+// Matched against the decoded path, at its end: the router decodes percent-escapes
+// (`/v1/%70hotos/…` is served as `/v1/photos/…`) and a proxy may mount us under a prefix.
+const PHOTO_PATH_RE = /\/v1\/photos\/([a-f0-9]{32})\/?$/i;
 /**
  * A decode that runs longer than this is a hostile file (a JPEG with thousands of
  * progressive scans, say), not a photo: a 40-megapixel WebP takes about 5 s on one core.
@@ -343,10 +345,17 @@ export class PhotoService {
     } catch {
       return null;
     }
-    const m = PHOTO_PATH_RE.exec(parsed.pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(parsed.pathname);
+    } catch {
+      // The router refuses such a path too: it can name no photo here.
+      return null;
+    }
+    const m = PHOTO_PATH_RE.exec(path);
     if (!m?.[1]) return null;
     const local = parsed.host === 'relative.invalid' || (this.#publicUrl !== '' && url.startsWith(`${this.#publicUrl}/`));
-    return { id: m[1], local };
+    return { id: m[1].toLowerCase(), local };
   }
 
   /**

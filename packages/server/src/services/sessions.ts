@@ -119,6 +119,10 @@ export class SessionService {
    */
   async login(name: unknown, password: unknown, client: LoginClient): Promise<LoginResult> {
     const hasher = this.#users.hasher;
+    // No user's name has one; PostgreSQL could not even store it in the throttle's table.
+    if (typeof name === 'string' && hasControlCharacters(name)) {
+      throw new AppError('VALIDATION_FAILED', 'name must not contain control characters', { param: 'name' });
+    }
     const nameKey = typeof name === 'string' ? nameKeyOf(name) : '';
     const ipKey = limitKeyOf(client.ip);
     await this.#sweep();

@@ -6,6 +6,7 @@ import {
   hasControlCharacters,
   isStatus,
   isWebhookEventType,
+  LIMITS,
   type MerchantInvoice,
   parseWebhookEventId,
   WEBHOOK_EVENT_TYPES,
@@ -28,7 +29,7 @@ import type { ChangeHook, CommittingChange } from './invoices.ts';
 export const PREVIOUS_SECRET_MS = 24 * 60 * 60 * 1000;
 /** Endpoints one merchant may have (Stripe allows 16). */
 export const MAX_ENDPOINTS_PER_MERCHANT = 16;
-const URL_MAX_CHARS = 2048;
+const URL_MAX_CHARS = LIMITS.webhookUrlChars;
 /** How long the registration-time DNS check may take; delivery checks again anyway. */
 const REGISTRATION_LOOKUP_MS = 3000;
 
@@ -124,6 +125,9 @@ function deliveryView(row: DeliveryRow & { action: string; invoice_id: number; v
 function newEndpointId(): string {
   return `we_${randomBytes(12).toString('base64url')}`;
 }
+
+/** What newEndpointId makes; anything else names no endpoint and never reaches a query. */
+const ENDPOINT_ID_RE = /^we_[A-Za-z0-9_-]{16}$/;
 
 function newSecret(): string {
   return `${WEBHOOK_SECRET_PREFIX}${randomBytes(32).toString('base64url')}`;
@@ -257,6 +261,7 @@ export class WebhookService {
 
   /** The merchant's endpoint, or NOT_FOUND (another merchant's looks missing too). */
   async #own(merchantId: string, id: string): Promise<EndpointRow> {
+    if (!ENDPOINT_ID_RE.test(id)) throw new AppError('NOT_FOUND', 'No such webhook endpoint');
     const row = await this.#db
       .selectFrom('webhook_endpoints')
       .selectAll()
