@@ -8,6 +8,7 @@ import type { CheckoutView, MerchantInvoice, WatchView } from '@nltrade/core';
 import { type Live, live } from '../../server/test/support/live.ts';
 import { dbKinds, describeOn } from '../../server/test/support/system.ts';
 import { nltrade } from './support/bin.ts';
+import { follow } from './support/follow.ts';
 
 /** A real 8×8 PNG, made by hand (the CLI sends whatever file it is given; the server decodes it). */
 function pngFile(dir: string): string {
@@ -153,12 +154,22 @@ for (const kind of await dbKinds()) {
     test('pay --paid goes through to success while invoice watch follows it, one line per change', async () => {
       const created = JSON.parse((await nltrade(['invoice', 'create', '--title', 'Watched', '--amount', '300.00', '--json'], env)).stdout);
       const uid = (created as MerchantInvoice).uid;
-      const [watched, watchedJson, paid] = await Promise.all([
-        nltrade(['invoice', 'watch', uid], env),
-        nltrade(['invoice', 'watch', uid, '--json'], env),
-        // Started once the watchers are (very likely) on; they report the state they find anyway.
-        new Promise((r) => setTimeout(r, 300)).then(() => nltrade(['pay', uid, '--url', l.url, '--paid'], {})),
-      ]);
+      const text = follow(['invoice', 'watch', uid], env);
+      const json = follow(['invoice', 'watch', uid, '--json'], env);
+      const [paid, watched, watchedJson] = await (async () => {
+        try {
+          // The server sends a watcher its first line only once it is in the invoice's room, so a
+          // payment started after both lines cannot change the invoice unseen by either. (The
+          // sandbox trader may have taken it already; no payer can have joined.)
+          const [first, firstJson] = await Promise.all([text.firstLine, json.firstLine]);
+          assert.match(first, / 300\.00 UAH +\[sandbox\]$/);
+          assert.equal((JSON.parse(firstJson) as WatchView).payerBound, false);
+          return await Promise.all([nltrade(['pay', uid, '--url', l.url, '--paid'], {}), text.done, json.done]);
+        } finally {
+          text.kill();
+          json.kill();
+        }
+      })();
       assert.equal(paid.code, 0, paid.stderr);
       assert.match(paid.stdout, /sandbox: test card/);
       assert.match(paid.stdout, /Pay 300\.00 UAH to card 4242 4242 4242 4242/);

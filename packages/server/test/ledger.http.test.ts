@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { NlTradeClient, type TraderBalanceView } from '@nltrade/sdk';
 import { ManualClock } from '../src/clock.ts';
 import { assertLedgerInvariants } from './support/ledger-invariants.ts';
 import { call, type Live, live } from './support/live.ts';
@@ -30,12 +31,17 @@ for (const kind of await dbKinds()) {
     });
     after(() => l.close());
 
+    // Trader calls go through the SDK, as integrators make them: its types and its errors are under test too.
+    const sdk = (token: string) => new NlTradeClient({ baseUrl: l.url, token });
+    /** What the SDK throws for a refusal: the server's status and catalog code. */
+    const refused = (httpStatus: number, code?: string) => ({ name: 'NlTradeError', httpStatus, ...(code !== undefined && { code }) });
+
     const asAdmin = (method: 'GET' | 'POST', path: string, json?: unknown) =>
       call<Record<string, unknown>>(l.url, method, path, { token: admin.token, ...(json !== undefined && { json }) });
 
     test('each balance needs its own kind of token', async () => {
-      assert.equal((await call(l.url, 'GET', '/v1/trader/balance')).status, 401);
-      assert.equal((await call(l.url, 'GET', '/v1/trader/balance', { token: admin.token })).status, 403);
+      await assert.rejects(sdk('').traderBalance(), refused(401));
+      await assert.rejects(sdk(admin.token).traderBalance(), refused(403));
       assert.equal((await call(l.url, 'GET', '/v1/balance', { token: trader.token })).status, 401);
       assert.equal((await call(l.url, 'GET', '/v1/admin/balances', { token: trader.token })).status, 403);
       assert.equal((await call(l.url, 'POST', '/v1/admin/ledger/deposit', { token: l.merchantToken, json: {} })).status, 401);
@@ -44,18 +50,17 @@ for (const kind of await dbKinds()) {
     test('the open queue hides what the deposit cannot cover, and accepting it is refused', async () => {
       const uid = await l.invoice('830.00'); // 20.00 USDT at 41.50
       const id = await l.idOf(uid);
-      const queue = async () =>
-        (await call<{ invoices: { id: string }[] }>(l.url, 'GET', '/v1/trader/invoices', { token: trader.token })).body.invoices.map(
-          (i) => i.id,
-        );
-      assert.deepEqual(await call(l.url, 'GET', '/v1/trader/balance', { token: trader.token }), {
-        status: 200,
-        body: { currency: 'USDT', deposit: '0.00', held: '0.00', available: '0.00', rewards: '0.00' },
-      });
+      const t = sdk(trader.token);
+      const queue = async () => (await t.traderInvoices()).invoices.map((i) => i.id);
+      assert.deepEqual(await t.traderBalance(), {
+        currency: 'USDT',
+        deposit: '0.00',
+        held: '0.00',
+        available: '0.00',
+        rewards: '0.00',
+      } satisfies TraderBalanceView);
       assert.ok(!(await queue()).includes(id));
-      const refused = await call(l.url, 'POST', `/v1/trader/invoices/${id}/accept`, { token: trader.token, json: {} });
-      assert.equal(refused.status, 409);
-      assert.equal(refused.body.code, 'INSUFFICIENT_DEPOSIT');
+      await assert.rejects(t.accept(id), refused(409, 'INSUFFICIENT_DEPOSIT'));
 
       const dep = await asAdmin('POST', '/v1/admin/ledger/deposit', { trader: trader.id, amount: '25.00', reason: 'bank transfer 17' });
       assert.equal(dep.status, 200, JSON.stringify(dep.body));
@@ -70,8 +75,8 @@ for (const kind of await dbKinds()) {
         ],
       );
       assert.ok((await queue()).includes(id));
-      assert.equal((await call(l.url, 'POST', `/v1/trader/invoices/${id}/accept`, { token: trader.token, json: {} })).status, 200);
-      assert.deepEqual((await call(l.url, 'GET', '/v1/trader/balance', { token: trader.token })).body, {
+      assert.equal((await t.accept(id)).status, 'wait card');
+      assert.deepEqual(await t.traderBalance(), {
         currency: 'USDT',
         deposit: '25.00',
         held: '20.00',
@@ -80,17 +85,17 @@ for (const kind of await dbKinds()) {
       });
       // Still listed: it is the trader's own now.
       assert.ok((await queue()).includes(id));
-      await call(l.url, 'POST', `/v1/trader/invoices/${id}/card`, { token: trader.token, json: { card: CARD } });
+      assert.equal((await t.setCard(id, CARD)).status, 'send card');
       await l.ts.system.invoices.bindIp(uid, IP);
       assert.equal((await call(l.url, 'POST', `/v1/checkout/${uid}/paid`, { ip: IP })).status, 200);
-      assert.equal((await call(l.url, 'POST', `/v1/trader/invoices/${id}/confirm`, { token: trader.token, json: {} })).status, 200);
+      assert.equal((await t.confirm(id)).status, 'success');
       // 20.00: fee 2 % = 0.40, reward 1 % = 0.20.
       assert.deepEqual((await call(l.url, 'GET', '/v1/balance', { token: l.merchantToken })).body, {
         currency: 'USDT',
         available: '19.60',
         paid_out: '0.00',
       });
-      assert.deepEqual((await call(l.url, 'GET', '/v1/trader/balance', { token: trader.token })).body, {
+      assert.deepEqual(await t.traderBalance(), {
         currency: 'USDT',
         deposit: '5.00',
         held: '0.00',
@@ -210,16 +215,12 @@ for (const kind of await dbKinds()) {
       const rich = await l.account('trader', 'Small deposit');
       const dep = await asAdmin('POST', '/v1/admin/ledger/deposit', { trader: rich.id, amount: '5.00', reason: 'top-up' });
       assert.equal(dep.status, 200, JSON.stringify(dep.body));
-      const page = await call<{ invoices: { id: string }[] }>(l.url, 'GET', '/v1/trader/invoices?limit=2', { token: rich.token });
-      assert.equal(page.status, 200);
+      const page = await sdk(rich.token).traderInvoices({ limit: 2 });
       assert.deepEqual(
-        page.body.invoices.map((i) => i.id),
+        page.invoices.map((i) => i.id),
         [...small].reverse(),
       );
-      for (const id of big) {
-        const refused = await call(l.url, 'POST', `/v1/trader/invoices/${id}/accept`, { token: rich.token, json: {} });
-        assert.equal(refused.body.code, 'INSUFFICIENT_DEPOSIT');
-      }
+      for (const id of big) await assert.rejects(sdk(rich.token).accept(id), refused(409, 'INSUFFICIENT_DEPOSIT'));
     });
   });
 }

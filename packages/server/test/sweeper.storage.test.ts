@@ -207,6 +207,7 @@ for (const kind of await dbKinds()) {
       const inSecondRun = new Promise<void>((r) => {
         blocked = r;
       });
+      let onIdle: (() => void) | undefined;
       // The real service, with its timer reads counted and the second one held open.
       const counted = new Proxy(real, {
         get(target, prop) {
@@ -217,7 +218,11 @@ for (const kind of await dbKinds()) {
                 blocked();
                 await gate;
               }
-              return target.due(...args);
+              const due = await target.due(...args);
+              // With nothing due the run ends in promise callbacks alone, and its next timer is
+              // set before any setImmediate callback queued now: that callback sees the sweeper idle.
+              if (due.length === 0 && onIdle) setImmediate(onIdle);
+              return due;
             };
           }
           const value = Reflect.get(target, prop, target);
@@ -241,14 +246,26 @@ for (const kind of await dbKinds()) {
       await new Promise((r) => setTimeout(r, 60));
       assert.equal(runs, after, 'no timer was left behind (by either start)');
 
-      // Stopped between runs, while the next one waits on its timer.
-      const idle = new Sweeper(counted, clock, { intervalMs: 20 });
+      // Stopped between runs, while the next one waits on its timer. Stopping mid-run would pass
+      // without clearing the timer (the run's end sees the new generation and sets none), so the
+      // stop must come between runs: straight after an idle callback, before the timers run again.
+      const intervalMs = 20;
+      const idle = new Sweeper(counted, clock, { intervalMs });
       const before = runs;
+      const betweenRuns = new Promise<void>((resolve) => {
+        onIdle = () => {
+          // The second run came from the timer, so each run sets the next one.
+          if (runs >= before + 2) resolve();
+        };
+      });
       idle.start();
-      while (runs < before + 2) await new Promise((r) => setTimeout(r, 2));
+      await waitFor(betweenRuns, 5000, 'the sweeper never finished a timed run');
+      onIdle = undefined;
       await idle.stop();
       const stoppedAt = runs;
-      await new Promise((r) => setTimeout(r, 80));
+      // Timers fire in order of expiry and this one expires after any the sweeper set, so a timer
+      // left behind has fired (and counted its run) by the time this one does, however late.
+      await new Promise((r) => setTimeout(r, 3 * intervalMs));
       assert.equal(runs, stoppedAt, 'the pending timer was cleared');
     });
   });
