@@ -1,4 +1,5 @@
 export * from './card.ts';
+export * from './console.ts';
 export * from './errors.ts';
 export * from './events.ts';
 export * from './ledger.ts';

@@ -163,3 +163,87 @@ export function formatMoney(minor: number): string {
   const text = `${Math.trunc(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
   return minor < 0 ? `-${text}` : text;
 }
+
+/** What a ledger setting sets: the rate new invoices get, a merchant's fee, a trader's reward. */
+export const LEDGER_SETTING_KINDS = ['rate', 'merchant_fee', 'trader_reward'] as const;
+export type LedgerSettingKind = (typeof LEDGER_SETTING_KINDS)[number];
+
+// Type aliases, not interfaces: the routes' schema-inferred answer types are index-signed.
+/** One journal entry as the admin ledger endpoints answer it; its lines sum to zero. */
+export type LedgerEntryView = {
+  id: string;
+  kind: string;
+  currency: string;
+  /** The invoice number, for entries an invoice change made. */
+  invoice_id: string | null;
+  /** The invoice history row (status change) it committed with. */
+  event_id: string | null;
+  memo: string | null;
+  actor_type: string;
+  actor_id: string | null;
+  /** ISO 8601, UTC. */
+  at: string;
+  /** Signed decimal amounts: + credits the account, − debits it. */
+  lines: { account: string; amount: string }[];
+};
+
+/** `GET /v1/admin/ledger`: entries oldest first, a page at a time. */
+export type LedgerPageView = {
+  entries: LedgerEntryView[];
+  /** Pass as `cursor` for the next page; null on the last. */
+  next_cursor: string | null;
+};
+
+/** One ledger account with its balance (`GET /v1/admin/balances`). */
+export type AccountBalanceView = {
+  /** The account code: `merchant:5`, `platform`, … */
+  account: string;
+  kind: string;
+  owner_id: string | null;
+  currency: string;
+  /** Signed decimal, two decimals. */
+  balance: string;
+};
+
+/** One change of the rate, a fee or a reward. */
+export type LedgerSettingView = {
+  kind: LedgerSettingKind;
+  /** The merchant or trader; null for the platform-wide value. */
+  owner_id: string | null;
+  /** A rate (UAH per unit of the settlement currency) or basis points. */
+  value: string;
+  /** ISO 8601, UTC. */
+  at: string;
+};
+
+/** `GET /v1/admin/rates`: the platform-wide rate in force, and every change, newest first. */
+export type RatesView = {
+  rate: string;
+  history: LedgerSettingView[];
+};
+
+/** `GET /v1/admin/ledger/fees`: the platform-wide fee and reward in force, and every change, newest first. */
+export type LedgerFeesView = {
+  merchant_fee_bps: number;
+  trader_reward_bps: number;
+  history: LedgerSettingView[];
+};
+
+/** One payout to a merchant, as `GET /v1/balance/payouts` lists it. */
+export type PayoutView = {
+  id: string;
+  /** What was paid out: a positive decimal of the settlement currency. */
+  amount: string;
+  currency: string;
+  /** The administrator's note. */
+  memo: string | null;
+  /** ISO 8601, UTC. */
+  at: string;
+};
+
+/** `GET /v1/balance/payouts`: oldest first, a page at a time. */
+export type PayoutPageView = {
+  data: PayoutView[];
+  /** Pass as `cursor` for the next page; null on the last. */
+  next_cursor: string | null;
+};

@@ -44,7 +44,9 @@ export type TokenOwner = keyof typeof TOKEN_PREFIXES;
  * not the prefix.
  */
 export const SANDBOX_TOKEN_PREFIX = `${TOKEN_PREFIXES.merchant}_test`;
-export const TOKEN_RE = /^(?:nl[mta]|nlm_test)_[A-Za-z0-9_-]{43}$/;
+/** Every prefix a token can start with, the sandbox's (the longer) first. */
+export const TOKEN_PREFIX_LIST: readonly string[] = [SANDBOX_TOKEN_PREFIX, ...Object.values(TOKEN_PREFIXES)];
+export const TOKEN_RE = new RegExp(`^(?:${TOKEN_PREFIX_LIST.join('|')})_[A-Za-z0-9_-]{43}$`);
 /** Longer than any token we issue; anything longer is refused before hashing. */
 export const MAX_TOKEN_LENGTH = 200;
 
@@ -55,6 +57,7 @@ export const LIMITS = {
   logChars: 500,
   photoUrlChars: 2048,
   returnUrlChars: 2048,
+  webhookUrlChars: 2048,
   accountNameChars: 200,
   /** A saved card's label ("mono black", "PrivatBank salary"). */
   cardLabelChars: 60,
@@ -62,6 +65,10 @@ export const LIMITS = {
   savedCardsPerTrader: 20,
   /** A receipt photo upload, before re-encoding. */
   photoBytes: 10 * 1024 * 1024,
+  /** A console user's password, in characters (code points). */
+  passwordMinChars: 10,
+  /** Longer gains nothing and would let a request make the server hash megabytes. */
+  passwordMaxChars: 256,
 } as const;
 
 /**

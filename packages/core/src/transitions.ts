@@ -332,11 +332,54 @@ export function outcomesOf(rule: TransitionRule): readonly Status[] {
 /** Where traders find work: the status a trader may `accept` from (the open queue). */
 export const OPEN_STATUS: Status = only('accept', 'trader').from;
 
-/** The status in which the payer is shown the card to pay to (what `setCard` leads to). */
-export const CARD_GIVEN_STATUS: Status = (() => {
-  const to = only('setCard', 'trader').to;
-  if (typeof to !== 'string') throw new Error('setCard must lead to one status');
+function onlyTo(action: Action, actor: ActorType): Status {
+  const to = only(action, actor).to;
+  if (typeof to !== 'string') throw new Error(`${action} must lead to one status`);
   return to;
+}
+
+/** The status in which the payer is shown the card to pay to (what `setCard` leads to). */
+export const CARD_GIVEN_STATUS: Status = onlyTo('setCard', 'trader');
+
+/** How an invoice ends well: what the trader's `confirm` leads to. */
+export const SUCCESS_STATUS: Status = onlyTo('confirm', 'trader');
+
+/**
+ * The statuses some rule matching `match` starts from, in STATUSES order: "where may this
+ * happen", asked of the table.
+ */
+export function statusesFrom(match: (rule: TransitionRule) => boolean): readonly Status[] {
+  return STATUSES.filter((s) => TRANSITIONS.some((r) => r.from === s && match(r)));
+}
+
+/**
+ * How an invoice ends badly (canceled, expired): the statuses the table leads into and never
+ * out of, other than success. The page and the consoles show these as failures.
+ */
+export const FAILED_FINAL_STATUSES: ReadonlySet<Status> = new Set(
+  STATUSES.filter((s) => s !== SUCCESS_STATUS && !TRANSITIONS.some((r) => r.from === s)),
+);
+
+/**
+ * Every status an invoice taken by a trader can be in until it ends or goes back to the
+ * queue: while in one, the trader holds it (the ledger holds its value on the trader's
+ * deposit, the trader's console lists it as its own). Walked along the table from what
+ * `accept` leads to.
+ */
+export const HELD_STATUSES: ReadonlySet<Status> = (() => {
+  const seen = new Set<Status>([onlyTo('accept', 'trader')]);
+  const queue = [...seen];
+  for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+    for (const r of TRANSITIONS) {
+      if (r.from !== s) continue;
+      for (const to of outcomesOf(r)) {
+        if (to === OPEN_STATUS || FINAL_STATUSES.has(to) || seen.has(to)) continue;
+        seen.add(to);
+        queue.push(to);
+      }
+    }
+  }
+  return new Set(STATUSES.filter((s) => seen.has(s)));
 })();
 
 /**
@@ -351,7 +394,7 @@ export const CARD_VISIBLE_STATUSES: ReadonlySet<Status> = (() => {
     for (const r of TRANSITIONS) {
       if (r.from !== s) continue;
       for (const to of outcomesOf(r)) {
-        if (to === 'canceled' || to === 'rejected' || seen.has(to)) continue;
+        if (FAILED_FINAL_STATUSES.has(to) || seen.has(to)) continue;
         seen.add(to);
         queue.push(to);
       }

@@ -86,6 +86,11 @@ export interface StaffInvoiceView {
   history?: StaffHistoryLine[];
 }
 
+/** `GET /v1/trader/invoices`, `GET /v1/admin/invoices`: newest first; the next page is `before` the last `id`. */
+export interface StaffInvoiceList {
+  invoices: StaffInvoiceView[];
+}
+
 /** One line of an invoice's history as staff see it: who acted too. */
 export interface StaffHistoryLine {
   at: string;
@@ -170,6 +175,15 @@ export interface MerchantInvoice {
   version: number;
   /** Oldest first; left out of webhook payloads. */
   history?: InvoiceHistoryLine[];
+}
+
+/** `GET /v1/invoices`: one page of the merchant's invoices, newest first. */
+export interface MerchantInvoiceList {
+  object: 'list';
+  data: MerchantInvoice[];
+  has_more: boolean;
+  /** The last invoice's `uid`, to pass as `starting_after` for the next page; null on the last page. */
+  next_cursor: string | null;
 }
 
 /** Limits on an invoice's `metadata`, as Stripe's. */
@@ -274,6 +288,12 @@ export interface LegacyInvoice {
   exchange_type: string;
   user_id: string | null;
 }
+
+/** The legacy `create` answer's data: the new invoice's UID, which is its checkout link. */
+export type LegacyCreated = { yourLink: string };
+
+/** The legacy `get` answer's data: the invoice, alone in a list as the original sends it. */
+export type LegacyInvoiceList = { invoice: LegacyInvoice[] };
 
 // Type aliases, not interfaces: the routes' schema-inferred answer types are index-signed.
 /** A trader's deposit (`GET /v1/trader/balance`): decimal strings of the settlement currency. */

@@ -11,14 +11,18 @@ import {
   CARD_GIVEN_STATUS,
   CARD_VISIBLE_STATUSES,
   EXPIRING_STATUSES,
+  FAILED_FINAL_STATUSES,
   FINAL_STATUSES,
   findRule,
+  HELD_STATUSES,
   type InvoiceState,
   initialState,
   OPEN_STATUS,
   payerStep,
   STATUSES,
   type Status,
+  SUCCESS_STATUS,
+  statusesFrom,
   type Timeouts,
   TRANSITIONS,
   transition,
@@ -214,6 +218,24 @@ describe('guards and effects', () => {
         }
       }
     }
+  });
+
+  // Exact contents: a change of the table that moves one of these sets is then a decision, not an accident.
+  test('the sets the ledger, the consoles and the page use come from the table', () => {
+    assert.equal(SUCCESS_STATUS, 'success');
+    assert.deepEqual([...FAILED_FINAL_STATUSES], ['canceled', 'rejected']);
+    // How an invoice ends, well or badly, is exactly where the table leads and never leaves.
+    assert.deepEqual([SUCCESS_STATUS, ...FAILED_FINAL_STATUSES].sort(), [...FINAL_STATUSES].sort());
+    assert.deepEqual([...HELD_STATUSES], ['wait card', 'send card', 'pay', 'waitPhoto', 'notApprove']);
+    assert.ok(!HELD_STATUSES.has(OPEN_STATUS));
+    assert.deepEqual(
+      statusesFrom((r) => r.actor === 'trader'),
+      ['not approve exchange', 'wait card', 'pay'],
+    );
+    assert.deepEqual(
+      statusesFrom((r) => r.action === 'decide'),
+      ['notApprove'],
+    );
   });
 
   test('the sweeper’s statuses come from the table', () => {

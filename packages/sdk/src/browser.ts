@@ -18,6 +18,7 @@ export {
   type ListFilter,
   NlTradeClient,
   NlTradeError,
+  type StaffInvoiceList,
   type StaffInvoiceView,
   type Status,
   type TraderBalanceView,

@@ -8,11 +8,20 @@
  * const open = await trader.traderInvoices({ status: 'not approve exchange' });
  * ```
  */
-import type { StaffInvoiceView, Status, TraderBalanceView, TraderCardView } from '@nltrade/core';
+import type { StaffInvoiceList, StaffInvoiceView, Status, TraderBalanceView, TraderCardView } from '@nltrade/core';
 import { errorFromBody, NlTradeError } from './errors.ts';
 import { sendJson, type Transport } from './transport.ts';
 
-export type { CheckoutView, ErrorCode, StaffInvoiceView, Status, TraderBalanceView, TraderCardView, WatchView } from '@nltrade/core';
+export type {
+  CheckoutView,
+  ErrorCode,
+  StaffInvoiceList,
+  StaffInvoiceView,
+  Status,
+  TraderBalanceView,
+  TraderCardView,
+  WatchView,
+} from '@nltrade/core';
 export { type ClientErrorCode, NlTradeError } from './errors.ts';
 
 export interface ClientOptions {
@@ -93,7 +102,7 @@ export class NlTradeClient {
    * const { invoices } = await trader.traderInvoices({ status: 'pay' });
    * ```
    */
-  traderInvoices(filter: ListFilter = {}): Promise<{ invoices: InvoiceView[] }> {
+  traderInvoices(filter: ListFilter = {}): Promise<StaffInvoiceList> {
     return this.request('GET', `/v1/trader/invoices${query(filter)}`);
   }
 
@@ -242,7 +251,7 @@ export class NlTradeClient {
    * const { invoices } = await admin.adminInvoices({ status: 'notApprove' });
    * ```
    */
-  adminInvoices(filter: ListFilter = {}): Promise<{ invoices: InvoiceView[] }> {
+  adminInvoices(filter: ListFilter = {}): Promise<StaffInvoiceList> {
     return this.request('GET', `/v1/admin/invoices${query(filter)}`);
   }
 

@@ -9,7 +9,13 @@
  * ```
  */
 export * from './browser.ts';
-export { historyOf, type LegacyInvoice, RemoteInvoiceClient, type RemoteInvoiceClientOptions } from './legacy.ts';
+export {
+  historyOf,
+  type LegacyCreateOptions,
+  type LegacyInvoice,
+  RemoteInvoiceClient,
+  type RemoteInvoiceClientOptions,
+} from './legacy.ts';
 export {
   type CreateInvoiceInput,
   type InvoiceList,

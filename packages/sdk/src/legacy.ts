@@ -1,5 +1,5 @@
 import { constants, publicEncrypt } from 'node:crypto';
-import { ERROR_CATALOG, type LegacyInvoice, rot13, VERIFICATION_WORD } from '@nltrade/core';
+import { ERROR_CATALOG, type LegacyCreated, type LegacyInvoice, type LegacyInvoiceList, rot13, VERIFICATION_WORD } from '@nltrade/core';
 import { errorFromBody, NlTradeError } from './errors.ts';
 
 export type { LegacyInvoice };
@@ -11,6 +11,12 @@ export interface RemoteInvoiceClientOptions {
   accessToken: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
+}
+
+/** What `RemoteInvoiceClient.create` may add to the original protocol's title and price. */
+export interface LegacyCreateOptions {
+  /** An http(s) URL the checkout page offers the payer once the invoice has ended. */
+  returnUrl?: string;
 }
 
 const TOO_OLD = ERROR_CATALOG.KEY_TOO_OLD.message;
@@ -59,15 +65,20 @@ export class RemoteInvoiceClient {
   }
 
   /**
-   * Creates an invoice; returns its UID (`uid_link`), the part of the payer's link.
+   * Creates an invoice; returns its UID (`uid_link`), the part of the payer's link. With
+   * `returnUrl` (an http(s) URL) the checkout page offers the payer a way back to your shop
+   * once the invoice has ended; servers that predate it ignore it.
    *
    * @example
    * ```ts
    * const uid = await api.create('Order #42', '1500.00');
+   * const back = await api.create('Order #43', '990.00', { returnUrl: 'https://shop.example/orders/43' });
    * ```
    */
-  async create(title: string, price: string): Promise<string> {
-    const data = await this.call<{ yourLink: string }>({ type: 'create', title, price });
+  async create(title: string, price: string, options: LegacyCreateOptions = {}): Promise<string> {
+    const request: Record<string, unknown> = { type: 'create', title, price };
+    if (options.returnUrl !== undefined) request.return_url = options.returnUrl;
+    const data = await this.call<LegacyCreated>(request);
     return data.yourLink;
   }
 
@@ -80,7 +91,7 @@ export class RemoteInvoiceClient {
    * ```
    */
   async get(uid: string): Promise<LegacyInvoice> {
-    const data = await this.call<{ invoice: LegacyInvoice[] }>({ type: 'get', uid_link: uid });
+    const data = await this.call<LegacyInvoiceList>({ type: 'get', uid_link: uid });
     const invoice = data.invoice[0];
     if (!invoice) throw new NlTradeError('BAD_RESPONSE', 200, 'The server returned no invoice');
     return invoice;

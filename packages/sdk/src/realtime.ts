@@ -1,5 +1,6 @@
 import {
   type ClientToServerEvents,
+  isInvoiceId,
   REALTIME_PATH,
   type RealtimeError,
   type ServerToClientEvents,
@@ -53,7 +54,7 @@ export function watchInvoice(baseUrl: string, invoice: string, options: WatchOpt
     auth: { token: options.token },
     transports: ['websocket', 'polling'],
   });
-  const target: WatchTarget = /^[0-9]+$/.test(invoice) ? { id: invoice } : { uid: invoice };
+  const target: WatchTarget = isInvoiceId(invoice) ? { id: invoice } : { uid: invoice };
   let version = 0;
   socket.on('connect', () => socket.emit('invoice:watch', target));
   socket.on('invoce:refetch', () => handlers.onRefetch?.());

@@ -10,7 +10,7 @@
  * console.log(invoice.checkout_url);
  * ```
  */
-import { type ErrorCode, isErrorCode, type MerchantInvoice, type Status } from '@nltrade/core';
+import { type ErrorCode, isErrorCode, type MerchantInvoice, type MerchantInvoiceList, type Status } from '@nltrade/core';
 import { type ClientErrorCode, NlTradeError } from './errors.ts';
 import { sendJson, type Transport } from './transport.ts';
 
@@ -55,14 +55,8 @@ export interface InvoiceListFilter {
   startingAfter?: string;
 }
 
-/** One page of invoices, newest first. */
-export interface InvoiceList {
-  object: 'list';
-  data: MerchantInvoice[];
-  has_more: boolean;
-  /** Pass as `startingAfter` for the next page; null on the last. */
-  next_cursor: string | null;
-}
+/** One page of invoices, newest first; pass `next_cursor` as `startingAfter` for the next (null on the last). */
+export type InvoiceList = MerchantInvoiceList;
 
 export interface PostOptions {
   /**

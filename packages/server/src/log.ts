@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { TOKEN_PREFIX_LIST } from '@nltrade/core';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 
 /** The server's logger: pino, the one Fastify uses (so request lines carry `reqId`). */
@@ -27,7 +28,8 @@ export interface LoggerOptions {
  * `REDACT` catch the usual places first, with a clearer result.
  */
 const SECRET_PATTERNS: readonly RegExp[] = [
-  /\bnl[mta]_[\w-]{8,}/g,
+  // A token's prefix and a few characters: a token cut short in a message is still a secret.
+  new RegExp(`\\b(?:${TOKEN_PREFIX_LIST.join('|')})_[\\w-]{8,}`, 'g'),
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
   // A PEM cut short (a truncated message) has no END line: everything after BEGIN goes.
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[^"]*/g,

@@ -1,5 +1,6 @@
 import {
   type Binding,
+  CARD_GIVEN_STATUS,
   CARD_VISIBLE_STATUSES,
   type CheckoutView,
   formatAmountFixed,
@@ -44,7 +45,7 @@ export function checkoutView(invoice: Invoice, now: number, viewerIp?: string): 
     statusLabel: STATUS_LABELS[invoice.status],
     card: showCard && invoice.card !== null ? (boundTo === 'you' ? invoice.card : maskCard(invoice.card)) : null,
     paymentTimeoutSeconds: invoice.paymentTimeout,
-    deadlineAt: invoice.status === 'send card' ? iso(invoice.deadlineAt) : null,
+    deadlineAt: invoice.status === CARD_GIVEN_STATUS ? iso(invoice.deadlineAt) : null,
     serverTime: new Date(now).toISOString(),
     version: invoice.version,
     previousAmount: fixedAmount(invoice.traderChangePrice),

@@ -1,4 +1,4 @@
-import { checkoutUid, FINAL_STATUSES, STATUS_LABELS } from '@nltrade/core';
+import { checkoutUid, FAILED_FINAL_STATUSES, FINAL_STATUSES, STATUS_LABELS, SUCCESS_STATUS } from '@nltrade/core';
 import type { VNode } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, markPaid } from './api.ts';
@@ -19,8 +19,8 @@ const amountChanged = (view: CheckoutView): boolean => !!view.previousAmount && 
  * arrived, so from then on it is paid, not to pay; a canceled invoice was neither.
  */
 function amountLabelOf(view: CheckoutView, t: Messages): string {
-  if (view.status === 'canceled' || view.status === 'rejected') return t.amountInvoice;
-  return view.status === 'success' || amountChanged(view) ? t.amountPaid : t.amountLabel;
+  if (FAILED_FINAL_STATUSES.has(view.status)) return t.amountInvoice;
+  return view.status === SUCCESS_STATUS || amountChanged(view) ? t.amountPaid : t.amountLabel;
 }
 
 /** The server's label for a status this page does not know yet, rather than a blank. */

@@ -1,4 +1,8 @@
+import { LIMITS } from '@nltrade/core';
 import type { Locale } from './types.ts';
+
+/** The receipt photo's size limit in MB, as the page says it (the server's limit, from core). */
+const PHOTO_MB = Math.floor(LIMITS.photoBytes / (1024 * 1024));
 
 export const LOCALES: readonly Locale[] = ['uk', 'en'];
 
@@ -77,7 +81,7 @@ const uk = {
   photoText:
     'Трейдер не знайшов ваш платіж. Завантажте фото або знімок екрана квитанції з банківського застосунку — адміністратор перевірить його.',
   photoPick: 'Виберіть фото квитанції',
-  photoHint: 'Перетягніть файл сюди або натисніть, щоб вибрати чи сфотографувати. JPEG, PNG або WebP, до 10 МБ.',
+  photoHint: `Перетягніть файл сюди або натисніть, щоб вибрати чи сфотографувати. JPEG, PNG або WebP, до ${PHOTO_MB} МБ.`,
   photoChoose: 'Вибрати фото',
   photoChange: 'Вибрати інше',
   photoPreview: 'Попередній перегляд квитанції',
@@ -85,7 +89,7 @@ const uk = {
   photoUploading: (pct: number) => `Завантаження… ${pct}%`,
   photoProgress: 'Хід завантаження',
   photoRetry: 'Спробувати ще раз',
-  photoTooBig: 'Файл завеликий: максимум 10 МБ.',
+  photoTooBig: `Файл завеликий: максимум ${PHOTO_MB} МБ.`,
   photoBadType: 'Це не схоже на фото. Підійде JPEG, PNG або WebP.',
   photoFailed: 'Не вдалося завантажити фото.',
   reviewTitle: 'Адміністратор розглядає заявку',
@@ -177,7 +181,7 @@ const en: Messages = {
   photoText:
     'The trader could not find your payment. Upload a photo or screenshot of the receipt from your banking app — an administrator will check it.',
   photoPick: 'Choose a photo of the receipt',
-  photoHint: 'Drag a file here, or tap to choose or take a photo. JPEG, PNG or WebP, up to 10 MB.',
+  photoHint: `Drag a file here, or tap to choose or take a photo. JPEG, PNG or WebP, up to ${PHOTO_MB} MB.`,
   photoChoose: 'Choose a photo',
   photoChange: 'Choose another',
   photoPreview: 'Preview of the receipt',
@@ -185,7 +189,7 @@ const en: Messages = {
   photoUploading: (pct: number) => `Uploading… ${pct}%`,
   photoProgress: 'Upload progress',
   photoRetry: 'Try again',
-  photoTooBig: 'The file is too large: 10 MB at most.',
+  photoTooBig: `The file is too large: ${PHOTO_MB} MB at most.`,
   photoBadType: 'This does not look like a photo. JPEG, PNG or WebP will do.',
   photoFailed: 'The photo could not be uploaded.',
   reviewTitle: 'An administrator is reviewing',

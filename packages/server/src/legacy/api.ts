@@ -1,4 +1,4 @@
-import { AppError } from '@nltrade/core';
+import { AppError, type LegacyCreated, type LegacyInvoiceList } from '@nltrade/core';
 import type { MerchantAuth } from '../services/merchants.ts';
 import type { System } from '../system.ts';
 import { LegacyReads } from './reads.ts';
@@ -78,10 +78,10 @@ export class LegacyApi {
           returnUrl: request.return_url,
           sandbox,
         });
-        return answer({ yourLink: invoice.uid });
+        return answer({ yourLink: invoice.uid } satisfies LegacyCreated);
       }
       case 'get': {
-        return answer({ invoice: [await this.#reads.record(uidOf(request), merchantId)] });
+        return answer({ invoice: [await this.#reads.record(uidOf(request), merchantId)] } satisfies LegacyInvoiceList);
       }
       case 'update': {
         const update = parseUpdate(request);

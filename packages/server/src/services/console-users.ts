@@ -1,13 +1,9 @@
-import { AppError, cleanText, LIMITS } from '@nltrade/core';
+import { AppError, CONSOLE_ROLES, type ConsoleRole, cleanText, LIMITS } from '@nltrade/core';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { ConsoleUsersTable, Database } from '../storage/schema.ts';
 import { checkPassword, type PasswordHasher } from './passwords.ts';
 import { hashToken, newToken } from './tokens.ts';
-
-export type ConsoleRole = 'trader' | 'admin' | 'merchant';
-
-export const CONSOLE_ROLES: readonly ConsoleRole[] = ['trader', 'admin', 'merchant'];
 
 export interface ConsoleUser {
   readonly id: string;

@@ -6,8 +6,10 @@ import {
   cleanText,
   type ErrorCode,
   FINAL_STATUSES,
+  HELD_STATUSES,
   type LedgerAccountKind,
   type LedgerEntryKind,
+  type LedgerSettingKind,
   LIMITS,
   mergeLines,
   OPEN_STATUS,
@@ -16,7 +18,6 @@ import {
   parseBps,
   parseMoney,
   parseRate,
-  type Status,
   splitSettlement,
 } from '@nltrade/core';
 import { type CompiledQuery, type Kysely, type QueryResult, sql, type Transaction } from 'kysely';
@@ -108,7 +109,7 @@ export interface AccountBalance {
 }
 
 export interface SettingChange {
-  readonly kind: 'rate' | 'merchant_fee' | 'trader_reward';
+  readonly kind: LedgerSettingKind;
   readonly ownerId: string | null;
   readonly value: string;
   readonly at: number;
@@ -128,9 +129,6 @@ export interface EntryQuery {
   /** Only entries of this kind. */
   kind?: LedgerEntryKind | undefined;
 }
-
-/** While an invoice is in one of these with a trader, its settlement value is held on that trader's deposit. */
-const HELD_STATUSES: ReadonlySet<Status> = new Set<Status>(['wait card', 'send card', 'pay', 'waitPhoto', 'notApprove']);
 
 const OWNER_RE = /^[1-9]\d{0,17}$/;
 

@@ -1,9 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { AppError } from '@nltrade/core';
-
-export const PASSWORD_MIN_CHARS = 10;
-/** Longer gains nothing and would let a request make the server hash megabytes. */
-export const PASSWORD_MAX_CHARS = 256;
+import { AppError, LIMITS } from '@nltrade/core';
 
 export interface ScryptCost {
   /** log2 of N, the CPU and memory cost. */
@@ -27,11 +23,11 @@ const HASH_RE = /^scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([\w-]{16,64})\$
 export function checkPassword(password: unknown): string {
   if (typeof password !== 'string') throw new AppError('VALIDATION_FAILED', 'password must be a string', { param: 'password' });
   const chars = [...password].length;
-  if (chars < PASSWORD_MIN_CHARS) {
-    throw new AppError('VALIDATION_FAILED', `password must be at least ${PASSWORD_MIN_CHARS} characters`, { param: 'password' });
+  if (chars < LIMITS.passwordMinChars) {
+    throw new AppError('VALIDATION_FAILED', `password must be at least ${LIMITS.passwordMinChars} characters`, { param: 'password' });
   }
-  if (chars > PASSWORD_MAX_CHARS) {
-    throw new AppError('VALIDATION_FAILED', `password must be at most ${PASSWORD_MAX_CHARS} characters`, { param: 'password' });
+  if (chars > LIMITS.passwordMaxChars) {
+    throw new AppError('VALIDATION_FAILED', `password must be at most ${LIMITS.passwordMaxChars} characters`, { param: 'password' });
   }
   return password;
 }

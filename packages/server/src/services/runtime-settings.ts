@@ -1,4 +1,11 @@
-import { type Actor, AppError } from '@nltrade/core';
+import {
+  type Actor,
+  AppError,
+  RUNTIME_SETTING_KEYS,
+  type RuntimeSettingChange,
+  type RuntimeSettingKey,
+  type RuntimeSettingView,
+} from '@nltrade/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import { type Config, SETTINGS } from '../config.ts';
@@ -24,31 +31,9 @@ const RUNTIME_KEYS = {
   TRADER_CHECK_TIMEOUT: 'traderCheckTimeoutSeconds',
   CARD_TIMEOUT: 'cardTimeoutSeconds',
   PHOTO_TIMEOUT: 'photoTimeoutSeconds',
-} as const satisfies Record<string, keyof TimeoutSettings>;
-
-export type RuntimeSettingKey = keyof typeof RUNTIME_KEYS;
-export const RUNTIME_SETTING_KEYS = Object.keys(RUNTIME_KEYS) as RuntimeSettingKey[];
+} as const satisfies Record<RuntimeSettingKey, keyof TimeoutSettings>;
 
 const isKey = (key: unknown): key is RuntimeSettingKey => typeof key === 'string' && Object.hasOwn(RUNTIME_KEYS, key);
-
-export interface RuntimeSettingView {
-  key: RuntimeSettingKey;
-  value: number;
-  /** The configuration's value (environment or default): what applies without a stored one. */
-  configured: number;
-  doc: string;
-  changed_at: number | null;
-  changed_by: string | null;
-}
-
-export interface RuntimeSettingChange {
-  id: string;
-  key: RuntimeSettingKey;
-  value: number;
-  actor_type: string;
-  actor_id: string | null;
-  at: number;
-}
 
 /**
  * Another process's change is seen within this long; this process's at once. The lifecycle

@@ -10,6 +10,7 @@ import {
   OPEN_STATUS,
   parseAmount,
   type Status,
+  statusesFrom,
 } from '@nltrade/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
@@ -69,8 +70,12 @@ const LOST_RACE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'DEADLINE_PASSED',
 ]);
 
+/** Where the simulated trader moves on an invoice it holds: every trader rule but taking one from the queue. */
+const HOLDER_STATUSES: readonly Status[] = statusesFrom((r) => r.actor === 'trader' && r.from !== OPEN_STATUS);
+/** Where the simulated administrator moves: deciding a dispute, whoever holds the invoice. */
+const DECIDING_STATUSES: readonly Status[] = statusesFrom((r) => r.actor === 'admin' && r.action === 'decide');
 /** The statuses in which the simulated trader or administrator has a move of its own. */
-const MOVING_STATUSES: readonly Status[] = [OPEN_STATUS, 'wait card', 'pay', 'notApprove'];
+const MOVING_STATUSES: readonly Status[] = [OPEN_STATUS, ...HOLDER_STATUSES, ...DECIDING_STATUSES];
 
 export interface SandboxTraderOptions {
   /** How long each simulated move waits after the invoice's last change (SANDBOX_DELAY_MS). */
@@ -272,8 +277,8 @@ export class SandboxTrader {
         .where((eb) =>
           eb.or([
             eb.and([eb('status', '=', OPEN_STATUS), eb(sql<number>`send_minor % 100`, '<>', SANDBOX_MAGIC.nobodyAccepts)]),
-            ...(trader === undefined ? [] : [eb.and([eb('status', 'in', ['wait card', 'pay']), eb('trader_id', '=', Number(trader))])]),
-            eb('status', '=', 'notApprove'),
+            ...(trader === undefined ? [] : [eb.and([eb('status', 'in', HOLDER_STATUSES), eb('trader_id', '=', Number(trader))])]),
+            eb('status', 'in', DECIDING_STATUSES),
           ]),
         )
         .orderBy('id', 'asc')

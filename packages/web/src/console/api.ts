@@ -1,21 +1,7 @@
+import type { SessionInfo } from '@nltrade/core';
 import { ApiError, errorFrom } from '../api.ts';
 
 export { ApiError };
-
-/** Who is signed in, as `POST /v1/session` and `GET /v1/session` answer. */
-export interface SessionUser {
-  readonly id: string;
-  readonly name: string;
-  readonly role: 'trader' | 'admin' | 'merchant';
-  readonly merchant_id: string | null;
-  readonly account_id: string | null;
-}
-
-export interface SessionInfo {
-  readonly user: SessionUser;
-  readonly csrf_token: string;
-  readonly expires_at: number | string;
-}
 
 type Query = Record<string, string | number | undefined | null>;
 

@@ -1,12 +1,8 @@
-import { REALTIME_PATH } from '@nltrade/core';
+import { type ClientToServerEvents, type ConsoleChange, REALTIME_PATH, type ServerToClientEvents } from '@nltrade/core';
 import { io, type Socket } from 'socket.io-client';
 
-/** What `console:changed` carries: which invoice changed; screens refetch what they show. */
-export interface ChangeHint {
-  readonly id: string;
-  readonly status: string;
-  readonly version: number;
-}
+/** Which invoice changed (`console:changed`), or null when anything may have: screens refetch what they show. */
+export type ChangeHint = ConsoleChange | null;
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -21,19 +17,24 @@ const FALLBACK_POLL_MS = 10_000;
 export class ConsoleLive {
   readonly #listeners = new Set<(hint: ChangeHint) => void>();
   readonly #stateListeners = new Set<(state: LiveState) => void>();
-  #socket: Socket | null = null;
+  #socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
   #state: LiveState = 'connecting';
   #poll: ReturnType<typeof setInterval> | undefined;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
 
   start(): void {
-    const socket = io({ path: REALTIME_PATH, transports: ['websocket', 'polling'], tryAllTransports: true, reconnectionDelayMax: 5000 });
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+      path: REALTIME_PATH,
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+      reconnectionDelayMax: 5000,
+    });
     this.#socket = socket;
     socket.on('connect', () => {
       socket.emit('console:listen');
       this.#setState('live');
       // Whatever changed while the socket was down reached nobody: every screen refetches once.
-      this.#emit({ id: '', status: '', version: 0 });
+      this.#emit(null);
     });
     socket.on('disconnect', (reason) => {
       this.#setState('reconnecting');
@@ -44,10 +45,9 @@ export class ConsoleLive {
       }
     });
     socket.on('connect_error', () => this.#setState('reconnecting'));
-    socket.on('console:changed', (hint: unknown) => {
-      const h = hint as Partial<ChangeHint> | null;
-      if (!h || typeof h !== 'object') return;
-      this.#emit({ id: String(h.id ?? ''), status: String(h.status ?? ''), version: Number(h.version ?? 0) });
+    socket.on('console:changed', (change) => {
+      // A hint only makes screens refetch over HTTP, so a malformed one is harmless: refetch everything.
+      this.#emit(change && typeof change === 'object' && typeof change.id === 'string' ? change : null);
     });
   }
 
@@ -81,7 +81,7 @@ export class ConsoleLive {
     if (state === this.#state) return;
     this.#state = state;
     clearInterval(this.#poll);
-    if (state !== 'live') this.#poll = setInterval(() => this.#emit({ id: '', status: '', version: 0 }), FALLBACK_POLL_MS);
+    if (state !== 'live') this.#poll = setInterval(() => this.#emit(null), FALLBACK_POLL_MS);
     for (const l of [...this.#stateListeners]) l(state);
   }
 }

@@ -1,4 +1,5 @@
-import type { ConsoleApi, SessionUser } from './api.ts';
+import type { ConsoleChange, SessionUser } from '@nltrade/core';
+import type { ConsoleApi } from './api.ts';
 
 export type ConsoleLang = 'uk' | 'en';
 
@@ -9,9 +10,10 @@ export interface RoleProps {
   readonly lang: ConsoleLang;
   /**
    * Subscribes to "something you may see changed" hints from the realtime channel
-   * (`console:changed`); returns the unsubscribe function. Screens refetch on a hint.
+   * (`console:changed`); returns the unsubscribe function. Screens refetch on a hint; null
+   * means anything may have changed (the socket was down), so every screen refetches.
    */
-  readonly onChange: (listener: (hint: { id: string; status: string; version: number }) => void) => () => void;
+  readonly onChange: (listener: (hint: ConsoleChange | null) => void) => () => void;
 }
 
 /** A role screen's strings in both languages; `pick` chooses the current one. */

@@ -1,6 +1,7 @@
+import type { ConsoleSessionView, SessionInfo, SessionUser } from '@nltrade/core';
 import type { ComponentType } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ConsoleApi, currentSession, type SessionInfo, type SessionUser, signIn } from './api.ts';
+import { ConsoleApi, currentSession, signIn } from './api.ts';
 import { ConsoleLive, type LiveState, setBaseTitle } from './live.ts';
 import type { ConsoleLang, RoleProps } from './roles.ts';
 import { dateTime, errorText, Notice } from './ui.tsx';
@@ -396,28 +397,18 @@ function RoleScreen({ role, props, t }: { role: Role; props: RoleProps; t: Strin
   return <Screen {...props} />;
 }
 
-interface SessionRow {
-  id: string;
-  created_at: string;
-  last_seen_at: string;
-  expires_at: string;
-  ip: string | null;
-  user_agent: string | null;
-  current: boolean;
-}
-
 function Sessions({ api, lang, t, onSignedOut }: { api: ConsoleApi; lang: ConsoleLang; t: Strings; onSignedOut: () => void }) {
-  const [rows, setRows] = useState<SessionRow[] | null>(null);
+  const [rows, setRows] = useState<ConsoleSessionView[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState(false);
   const load = () =>
-    api.get<{ data: SessionRow[] }>('/v1/sessions').then(
+    api.get<{ data: ConsoleSessionView[] }>('/v1/sessions').then(
       (r) => setRows(r.data),
       (err: unknown) => setError(err),
     );
   useEffect(() => void load(), []);
 
-  const revoke = async (row: SessionRow) => {
+  const revoke = async (row: ConsoleSessionView) => {
     setError(null);
     setDone(false);
     try {

@@ -1,4 +1,4 @@
-import { FINAL_STATUSES, isStatus, STATUS_LABELS } from '@nltrade/core';
+import { FAILED_FINAL_STATUSES, isStatus, STATUS_LABELS, SUCCESS_STATUS } from '@nltrade/core';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { copyText } from '../clipboard.ts';
@@ -54,7 +54,7 @@ export function statusLabel(status: string, lang: ConsoleLang): string {
 /** The label with a tone for its frame; the words carry the meaning, the colour only helps. */
 export function StatusBadge({ status, lang }: { status: string; lang: ConsoleLang }) {
   const s = isStatus(status) ? status : null;
-  const tone = s === 'success' ? 'ok' : s && FINAL_STATUSES.has(s) ? 'bad' : 'wait';
+  const tone = s === SUCCESS_STATUS ? 'ok' : s && FAILED_FINAL_STATUSES.has(s) ? 'bad' : 'wait';
   return (
     <span class={`badge is-${tone}`} data-status={status}>
       {statusLabel(status, lang)}

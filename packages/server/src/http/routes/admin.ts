@@ -1,3 +1,4 @@
+import type { StaffInvoiceList } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
 import type { Invoice } from '../../services/invoices.ts';
 import { staffInvoiceView } from '../../views.ts';
@@ -37,7 +38,7 @@ export async function adminRoutes(instance: FastifyInstance, { system }: RouteOp
       createdGte: parseCreatedBound(created_gte, 'created_gte'),
       createdLt: parseCreatedBound(created_lt, 'created_lt'),
     });
-    return { invoices: await views(invoices, accountOf(request).id) };
+    return { invoices: await views(invoices, accountOf(request).id) } satisfies StaffInvoiceList;
   });
 
   app.get('/v1/admin/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request) =>

@@ -1,10 +1,19 @@
 import {
+  type AccountBalanceView,
   type Actor,
   AppError,
   accountCode,
   formatMoney,
   LEDGER_ACCOUNT_KINDS,
+  LEDGER_SETTING_KINDS,
+  type LedgerEntryView,
+  type LedgerFeesView,
+  type LedgerPageView,
+  type LedgerSettingView,
+  LIMITS,
   type MerchantBalanceView,
+  type PayoutPageView,
+  type RatesView,
   type TraderBalanceView,
 } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
@@ -25,7 +34,7 @@ const MONEY_IN = {
   description: 'A positive decimal amount of the settlement currency with at most two decimals, such as "1000.00"',
 } as const;
 const ID = { type: 'string', pattern: '^[1-9][0-9]{0,17}$' } as const;
-const REASON = { type: 'string', maxLength: 500, description: 'Why; kept with the journal entry' } as const;
+const REASON = { type: 'string', maxLength: LIMITS.reasonChars, description: 'Why; kept with the journal entry' } as const;
 const CURRENCY = { type: 'string', description: 'The settlement currency (SETTLEMENT_CURRENCY), e.g. USDT' } as const;
 const ACCOUNT = {
   type: 'string',
@@ -86,7 +95,7 @@ const SETTING = {
   type: 'object',
   required: ['kind', 'owner_id', 'value', 'at'],
   properties: {
-    kind: { type: 'string', enum: ['rate', 'merchant_fee', 'trader_reward'] },
+    kind: { type: 'string', enum: LEDGER_SETTING_KINDS },
     owner_id: { type: ['string', 'null'], description: 'The merchant or trader; null for the platform-wide value' },
     value: { type: 'string', description: 'A rate (UAH per unit of the settlement currency) or basis points' },
     at: { type: 'string', description: 'ISO 8601, UTC' },
@@ -170,7 +179,7 @@ const RATE_BODY = {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function entryView(e: LedgerEntry) {
+function entryView(e: LedgerEntry): LedgerEntryView {
   return {
     id: e.id,
     kind: e.kind,
@@ -185,7 +194,7 @@ function entryView(e: LedgerEntry) {
   };
 }
 
-function settingView(s: SettingChange) {
+function settingView(s: SettingChange): LedgerSettingView {
   return { kind: s.kind, owner_id: s.ownerId, value: s.value, at: iso(s.at) };
 }
 
@@ -247,7 +256,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
           },
         },
       },
-      async (request) => {
+      async (request): Promise<PayoutPageView> => {
         const account = accountCode('merchant', merchantOf(request).id);
         const page = await ledger.entries({ account, kind: 'payout', cursor: request.query.cursor, limit: request.query.limit ?? 50 });
         return {
@@ -282,7 +291,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
           },
         },
       },
-      async (request) => ({
+      async (request): Promise<{ accounts: AccountBalanceView[] }> => ({
         accounts: (await ledger.balances(request.query.kind)).map((a) => ({
           account: a.account,
           kind: a.kind,
@@ -311,7 +320,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
           },
         },
       },
-      async (request) => {
+      async (request): Promise<LedgerPageView> => {
         const q = request.query;
         const page = await ledger.entries({
           account: q.account,
@@ -365,7 +374,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
           },
         },
       },
-      async () => ({
+      async (): Promise<RatesView> => ({
         rate: (await ledger.settingsHistory('rate', ''))[0]?.value ?? system.config.rate,
         history: (await ledger.settingsHistory('rate')).map(settingView),
       }),
@@ -389,7 +398,7 @@ export async function balancesRoutes(instance: FastifyInstance, { system }: Rout
           },
         },
       },
-      async () => {
+      async (): Promise<LedgerFeesView> => {
         const [fee, reward, fees, rewards] = await Promise.all([
           ledger.merchantFeeBps(''),
           ledger.traderRewardBps(''),

@@ -1,5 +1,20 @@
-import { AppError, LIMITS } from '@nltrade/core';
+import {
+  type AccountTokenView,
+  AppError,
+  CONSOLE_ROLES,
+  type ConsoleUserView,
+  type CreatedConsoleUser,
+  type CreatedMerchant,
+  LIMITS,
+  type MerchantProfile,
+  type MerchantRow,
+  type MerchantSandboxView,
+  type MerchantStateView,
+  type MerchantTokenView,
+} from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
+import type { ConsoleUser } from '../../services/console-users.ts';
+import type { SandboxState } from '../../services/merchants.ts';
 import type { System } from '../../system.ts';
 import { guardMerchant, guardRole, merchantOf } from '../auth.ts';
 import { type RouteOptions, typed } from '../schemas.ts';
@@ -16,7 +31,8 @@ const ID_PARAMS = {
 } as const;
 
 const NAME = { type: 'string', minLength: 1, maxLength: LIMITS.accountNameChars } as const;
-const PASSWORD = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+// Looser than the password rule, so a too-long password gets the service's message naming the limit.
+const PASSWORD = { type: 'string', minLength: 1, maxLength: LIMITS.passwordMaxChars * 4 } as const;
 
 const CREATE_MERCHANT_BODY = {
   type: 'object',
@@ -31,7 +47,7 @@ const CREATE_USER_BODY = {
   properties: {
     name: NAME,
     password: PASSWORD,
-    role: { type: 'string', enum: ['trader', 'admin', 'merchant'] },
+    role: { type: 'string', enum: CONSOLE_ROLES },
     merchant_id: { type: 'string', pattern: '^[0-9]{1,18}$' },
   },
   additionalProperties: false,
@@ -56,7 +72,7 @@ const SANDBOX_BODY = {
 const TAGS = ['Admin'];
 
 /** A merchant's public side: what its integration needs to encrypt legacy requests. */
-async function merchantProfile(system: System, merchantId: string) {
+async function merchantProfile(system: System, merchantId: string): Promise<MerchantProfile> {
   const merchant = await system.merchants.get(merchantId);
   if (!merchant) throw new AppError('NOT_FOUND', `No merchant with id ${merchantId}`);
   return {
@@ -67,7 +83,7 @@ async function merchantProfile(system: System, merchantId: string) {
   };
 }
 
-function userView(user: Awaited<ReturnType<System['consoleUsers']['list']>>[number]) {
+function userView(user: ConsoleUser): ConsoleUserView {
   return {
     id: user.id,
     name: user.name,
@@ -84,15 +100,19 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
   const app = typed(instance);
   guardRole(app, system, 'admin');
 
-  app.get('/v1/admin/merchants', { schema: { tags: TAGS, summary: 'List merchants' } }, async () => ({
-    data: (await system.merchants.list()).map((m) => ({
-      id: m.id,
-      name: m.name,
-      sandbox: m.sandbox,
-      disabled: m.disabled,
-      created_at: m.createdAt,
-    })),
-  }));
+  app.get(
+    '/v1/admin/merchants',
+    { schema: { tags: TAGS, summary: 'List merchants' } },
+    async (): Promise<{ data: MerchantRow[] }> => ({
+      data: (await system.merchants.list()).map((m) => ({
+        id: m.id,
+        name: m.name,
+        sandbox: m.sandbox,
+        disabled: m.disabled,
+        created_at: m.createdAt,
+      })),
+    }),
+  );
 
   for (const change of ['disable', 'enable'] as const) {
     app.post(
@@ -108,7 +128,7 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
           body: EMPTY,
         },
       },
-      async (request) => {
+      async (request): Promise<MerchantStateView> => {
         await system.merchants.setDisabled(request.params.id, change === 'disable');
         return { ...(await merchantProfile(system, request.params.id)), disabled: change === 'disable' };
       },
@@ -127,7 +147,8 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
     },
     async (request, reply) => {
       const made = await system.merchants.create(request.body.name, { sandbox: request.body.sandbox === true });
-      return reply.code(201).send({ ...(await merchantProfile(system, made.merchantId)), access_token: made.accessToken });
+      const created: CreatedMerchant = { ...(await merchantProfile(system, made.merchantId)), access_token: made.accessToken };
+      return reply.code(201).send(created);
     },
   );
 
@@ -151,7 +172,7 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
         body: EMPTY,
       },
     },
-    async (request) => ({ access_token: await system.merchants.reissueToken(request.params.id) }),
+    async (request): Promise<MerchantTokenView> => ({ access_token: await system.merchants.reissueToken(request.params.id) }),
   );
 
   app.post(
@@ -165,12 +186,16 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
         body: EMPTY,
       },
     },
-    async (request) => ({ token: await system.accounts.reissueToken(request.params.id) }),
+    async (request): Promise<AccountTokenView> => ({ token: await system.accounts.reissueToken(request.params.id) }),
   );
 
-  app.get('/v1/admin/users', { schema: { tags: TAGS, summary: 'List console users' } }, async () => ({
-    data: (await system.consoleUsers.list()).map(userView),
-  }));
+  app.get(
+    '/v1/admin/users',
+    { schema: { tags: TAGS, summary: 'List console users' } },
+    async (): Promise<{ data: ConsoleUserView[] }> => ({
+      data: (await system.consoleUsers.list()).map(userView),
+    }),
+  );
 
   app.post(
     '/v1/admin/users',
@@ -195,7 +220,8 @@ export async function peopleRoutes(instance: FastifyInstance, { system }: RouteO
       if (merchant_id !== undefined)
         throw new AppError('VALIDATION_FAILED', 'merchant_id is only for merchant users', { param: 'merchant_id' });
       const made = await system.consoleUsers.createStaff(role, name, password);
-      return reply.code(201).send({ ...userView(await system.consoleUsers.get(made.userId)), token: made.token });
+      const created: CreatedConsoleUser = { ...userView(await system.consoleUsers.get(made.userId)), token: made.token };
+      return reply.code(201).send(created);
     },
   );
 
@@ -252,7 +278,7 @@ export async function merchantSelfRoutes(instance: FastifyInstance, { system }: 
     },
   );
 
-  const sandboxView = (state: { enabled: boolean; merchantId: string | null; accessToken?: string }) => ({
+  const sandboxView = (state: SandboxState & { accessToken?: string }): MerchantSandboxView => ({
     enabled: state.enabled,
     merchant_id: state.merchantId,
     ...(state.accessToken !== undefined && { access_token: state.accessToken }),
@@ -286,6 +312,6 @@ export async function merchantSelfRoutes(instance: FastifyInstance, { system }: 
         body: EMPTY,
       },
     },
-    async (request) => ({ access_token: await system.merchants.reissueToken(merchantOf(request).id) }),
+    async (request): Promise<MerchantTokenView> => ({ access_token: await system.merchants.reissueToken(merchantOf(request).id) }),
   );
 }

@@ -1,7 +1,6 @@
-import { AppError, LIMITS } from '@nltrade/core';
+import { AppError, CONSOLE_ROLES, type ConsoleSessionView, LIMITS, type SessionInfo } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleUser } from '../../services/console-users.ts';
-import { PASSWORD_MAX_CHARS } from '../../services/passwords.ts';
 import { cookieValues, SESSION_COOKIE, type SessionAuth } from '../../services/sessions.ts';
 import type { System } from '../../system.ts';
 import { checkCsrf, sessionOf } from '../auth.ts';
@@ -24,7 +23,7 @@ const LOGIN_BODY = {
       maxLength: LIMITS.accountNameChars,
       description: 'The console user’s name (case does not matter).',
     },
-    password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_CHARS * 4 },
+    password: { type: 'string', minLength: 1, maxLength: LIMITS.passwordMaxChars * 4 },
   },
   additionalProperties: false,
 } as const;
@@ -35,7 +34,7 @@ const SESSION_USER = {
   properties: {
     id: { type: 'string', description: 'The console user’s id.' },
     name: { type: 'string' },
-    role: { type: 'string', enum: ['trader', 'admin', 'merchant'] },
+    role: { type: 'string', enum: CONSOLE_ROLES },
     merchant_id: { type: ['string', 'null'], description: 'The merchant a merchant user acts for.' },
     account_id: { type: ['string', 'null'], description: 'The trader’s or administrator’s account.' },
   },
@@ -102,7 +101,7 @@ const SESSION_PARAMS = {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function sessionBody(user: ConsoleUser, csrfToken: string, expiresAt: number) {
+function sessionBody(user: ConsoleUser, csrfToken: string, expiresAt: number): SessionInfo {
   return {
     user: { id: user.id, name: user.name, role: user.role, merchant_id: user.merchantId, account_id: user.accountId },
     csrf_token: csrfToken,
@@ -253,15 +252,17 @@ export async function sessionRoutes(instance: FastifyInstance, { system }: Route
       const { session } = await requireSession(system, request, reply);
       const list = await system.sessions.list(session.userId);
       return {
-        data: list.map((s) => ({
-          id: s.id,
-          created_at: iso(s.createdAt),
-          last_seen_at: iso(s.lastSeenAt),
-          expires_at: iso(s.expiresAt),
-          ip: s.ip,
-          user_agent: s.userAgent,
-          current: s.id === session.id,
-        })),
+        data: list.map(
+          (s): ConsoleSessionView => ({
+            id: s.id,
+            created_at: iso(s.createdAt),
+            last_seen_at: iso(s.lastSeenAt),
+            expires_at: iso(s.expiresAt),
+            ip: s.ip,
+            user_agent: s.userAgent,
+            current: s.id === session.id,
+          }),
+        ),
       };
     },
   );

@@ -1,5 +1,5 @@
+import { RUNTIME_SETTING_KEYS } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
-import { RUNTIME_SETTING_KEYS } from '../../services/runtime-settings.ts';
 import { accountOf, guardRole } from '../auth.ts';
 import { type RouteOptions, typed } from '../schemas.ts';
 

@@ -1,4 +1,4 @@
-import { type Action, type ActionInput, AppError, isInvoiceId, isUid, OPEN_STATUS } from '@nltrade/core';
+import { type Action, type ActionInput, AppError, isInvoiceId, isUid, OPEN_STATUS, type StaffInvoiceList } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
 import type { Invoice } from '../../services/invoices.ts';
 import type { System } from '../../system.ts';
@@ -60,7 +60,9 @@ export async function traderRoutes(instance: FastifyInstance, { system }: RouteO
       before,
       sandbox: false,
     });
-    return { invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id }, { currency: system.ledger.currency })) };
+    return {
+      invoices: invoices.map((i) => staffInvoiceView(i, { role: 'trader', id: trader.id }, { currency: system.ledger.currency })),
+    } satisfies StaffInvoiceList;
   });
 
   app.get('/v1/trader/invoices/:ref', { schema: { params: REF_PARAMS } }, async (request) => {

@@ -1,4 +1,4 @@
-import { AppError, type ErrorCode, type MerchantInvoice } from '@nltrade/core';
+import { AppError, type ErrorCode, type MerchantInvoice, type MerchantInvoiceList } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifySchemaValidationError } from 'fastify';
 import { idempotencyClaimOf, installIdempotency } from '../../services/idempotency.ts';
 import type { System } from '../../system.ts';
@@ -204,7 +204,7 @@ export async function v1Routes(instance: FastifyInstance, { system }: RouteOptio
         response: { 200: V1_INVOICE_LIST, ...errors(400, 401) },
       },
     },
-    async (request) => {
+    async (request): Promise<MerchantInvoiceList> => {
       const merchant = merchantOf(request);
       const { status, created_gte, created_lt, limit = 20, starting_after } = request.query;
       const createdGte = parseCreatedBound(created_gte, 'created_gte');
@@ -221,7 +221,7 @@ export async function v1Routes(instance: FastifyInstance, { system }: RouteOptio
       const page = rows.slice(0, limit);
       const hasMore = rows.length > limit;
       return {
-        object: 'list' as const,
+        object: 'list',
         data: page.map((i) => merchantInvoiceView(i, system.config.publicUrl)),
         has_more: hasMore,
         next_cursor: hasMore ? (page.at(-1)?.uid ?? null) : null,

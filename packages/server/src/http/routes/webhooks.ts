@@ -1,4 +1,4 @@
-import { WEBHOOK_EVENT_TYPES } from '@nltrade/core';
+import { LIMITS, WEBHOOK_EVENT_TYPES } from '@nltrade/core';
 import type { FastifyInstance } from 'fastify';
 import { installIdempotency } from '../../services/idempotency.ts';
 import { guardMerchant, merchantOf } from '../auth.ts';
@@ -112,7 +112,7 @@ export const V1_CREATE_WEBHOOK_ENDPOINT_BODY = {
     url: {
       type: 'string',
       minLength: 1,
-      maxLength: 2048,
+      maxLength: LIMITS.webhookUrlChars,
       description:
         'An https URL whose host resolves to public addresses only (checked now and again at every delivery, on the connected socket).',
     },

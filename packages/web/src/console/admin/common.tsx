@@ -1,8 +1,18 @@
-import { findRule, outcomesOf, PAYER_CURRENCY, STATUS_LABELS, type Status, TRANSITIONS } from '@nltrade/core';
+import {
+  FAILED_FINAL_STATUSES,
+  findRule,
+  outcomesOf,
+  PAYER_CURRENCY,
+  type SessionUser,
+  STATUS_LABELS,
+  type Status,
+  SUCCESS_STATUS,
+  TRANSITIONS,
+} from '@nltrade/core';
 import { type ComponentChildren, createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { formatMoney } from '../../format.ts';
-import { ApiError, type ConsoleApi, type SessionUser } from '../api.ts';
+import { ApiError, type ConsoleApi } from '../api.ts';
 import type { ConsoleLang } from '../roles.ts';
 import type { AdminStrings } from './strings.ts';
 
@@ -48,7 +58,7 @@ export function statusLabel(status: Status, lang: ConsoleLang, fallback?: Readon
 /** The status in words, with a tone class that only repeats what the words say. */
 export function StatusBadge({ status, label }: { status: Status; label?: Readonly<Record<ConsoleLang, string>> }) {
   const { lang } = useAdmin();
-  const tone = status === 'success' ? 'ok' : status === 'canceled' || status === 'rejected' ? 'bad' : isDispute(status) ? 'warn' : 'info';
+  const tone = status === SUCCESS_STATUS ? 'ok' : FAILED_FINAL_STATUSES.has(status) ? 'bad' : isDispute(status) ? 'warn' : 'info';
   return (
     <span class={`adm-badge adm-badge-${tone}`} data-status={status}>
       {statusLabel(status, lang, label)}
@@ -58,10 +68,11 @@ export function StatusBadge({ status, label }: { status: Status; label?: Readonl
 
 const DATE_TAGS: Record<ConsoleLang, string> = { uk: 'uk-UA', en: 'en-GB' };
 
-export function formatDate(iso: string | null | undefined, lang: ConsoleLang): string {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
+/** `when`: ISO 8601 or epoch ms, as the endpoints answer. */
+export function formatDate(when: string | number | null | undefined, lang: ConsoleLang): string {
+  if (when === null || when === undefined || when === '') return '—';
+  const d = new Date(when);
+  if (Number.isNaN(d.getTime())) return String(when);
   return new Intl.DateTimeFormat(DATE_TAGS[lang], { dateStyle: 'short', timeStyle: 'medium' }).format(d);
 }
 

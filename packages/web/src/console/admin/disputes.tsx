@@ -1,4 +1,4 @@
-import type { StaffInvoiceView } from '@nltrade/core';
+import type { StaffInvoiceList } from '@nltrade/core';
 import { useRef, useState } from 'preact/hooks';
 import { DISPUTE_STATUSES, ErrorNote, formatDate, money, useAdmin, useLoad } from './common.tsx';
 import { InvoiceDetail } from './detail.tsx';
@@ -10,7 +10,7 @@ export function Disputes() {
   const lastOpened = useRef<string | null>(null);
   const list = useLoad(async () => {
     const pages = await Promise.all(
-      DISPUTE_STATUSES.map((status) => api.get<{ invoices: StaffInvoiceView[] }>('/v1/admin/invoices', { status, limit: 200 })),
+      DISPUTE_STATUSES.map((status) => api.get<StaffInvoiceList>('/v1/admin/invoices', { status, limit: 200 })),
     );
     return pages.flatMap((p) => p.invoices).sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
   }, []);

@@ -1,4 +1,4 @@
-import { isInvoiceId, isUid, STATUSES, type StaffInvoiceView, type Status } from '@nltrade/core';
+import { isInvoiceId, isUid, STATUSES, type StaffInvoiceList, type StaffInvoiceView, type Status } from '@nltrade/core';
 import { useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { ErrorNote, optional, statusLabel, useAdmin, useId, useLoad } from './common.tsx';
@@ -61,7 +61,7 @@ export function Invoices() {
     let before: string | undefined;
     let more = false;
     for (let p = 0; p < pages; p++) {
-      const { invoices } = await api.get<{ invoices: StaffInvoiceView[] }>('/v1/admin/invoices', {
+      const { invoices } = await api.get<StaffInvoiceList>('/v1/admin/invoices', {
         status: applied.status || undefined,
         merchant_id: optional(applied.merchant),
         trader_id: optional(applied.trader),

@@ -1,22 +1,7 @@
-import { LIMITS } from '@nltrade/core';
+import { type CreatedMerchant, LIMITS, type MerchantProfile, type MerchantRow, type MerchantTokenView } from '@nltrade/core';
 import { useState } from 'preact/hooks';
 import { ErrorNote, formatDate, OkNote, RowLabel, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import { OneTimeSecret } from './secret.tsx';
-
-interface MerchantRow {
-  id: string;
-  name: string;
-  sandbox: boolean;
-  created_at: string;
-  /** A disabled merchant's tokens and console users are refused until it is enabled. */
-  disabled: boolean;
-}
-interface MerchantProfile {
-  id: string;
-  name: string;
-  sandbox: boolean;
-  public_key: string;
-}
 
 type Confirmable = 'rotate' | 'token' | 'disable' | 'enable';
 
@@ -43,7 +28,7 @@ export function Merchants() {
         setShown({ kind: 'key', label: t.keyRotated(m.name), value: p.public_key });
         return '';
       }
-      const r = await api.post<{ access_token: string }>(`/v1/admin/merchants/${encodeURIComponent(m.id)}/token`, {});
+      const r = await api.post<MerchantTokenView>(`/v1/admin/merchants/${encodeURIComponent(m.id)}/token`, {});
       setShown({ kind: 'token', label: t.tokenIssued(m.name), value: r.access_token });
       return '';
     });
@@ -165,13 +150,13 @@ function CreateMerchant({ onCreated }: { onCreated: (name: string, token: string
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    let made: (MerchantProfile & { access_token: string }) | null = null;
+    let made: CreatedMerchant | null = null;
     const ok = await action.run(async () => {
-      made = await api.post<MerchantProfile & { access_token: string }>('/v1/admin/merchants', { name: name.trim(), sandbox });
+      made = await api.post<CreatedMerchant>('/v1/admin/merchants', { name: name.trim(), sandbox });
       return '';
     });
     if (ok && made) {
-      const m: MerchantProfile & { access_token: string } = made;
+      const m: CreatedMerchant = made;
       setName('');
       setSandbox(false);
       onCreated(m.name, m.access_token);

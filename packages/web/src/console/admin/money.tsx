@@ -1,36 +1,15 @@
+import {
+  type AccountBalanceView,
+  type LedgerEntryView,
+  type LedgerFeesView,
+  type LedgerPageView,
+  type LedgerSettingView,
+  LIMITS,
+  type RatesView,
+} from '@nltrade/core';
 import { useState } from 'preact/hooks';
 import { ErrorNote, formatDate, money, OkNote, optional, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import type { AdminStrings } from './strings.ts';
-
-interface BalanceRow {
-  account: string;
-  kind: string;
-  owner_id: string | null;
-  currency: string;
-  balance: string;
-}
-interface Entry {
-  id: string;
-  kind: string;
-  currency: string;
-  invoice_id: string | null;
-  memo: string | null;
-  actor_type: string;
-  actor_id: string | null;
-  at: string;
-  lines: { account: string; amount: string }[];
-}
-interface FeesView {
-  merchant_fee_bps: number;
-  trader_reward_bps: number;
-  history: Setting[];
-}
-interface Setting {
-  kind: 'rate' | 'merchant_fee' | 'trader_reward';
-  owner_id: string | null;
-  value: string;
-  at: string;
-}
 
 /** Balances, the rate, fees and rewards, the money operations and the ledger. */
 export function Money() {
@@ -60,7 +39,7 @@ export function Money() {
 
 function Balances({ version }: { version: number }) {
   const { api, t, lang } = useAdmin();
-  const loaded = useLoad(() => api.get<{ accounts: BalanceRow[] }>('/v1/admin/balances'), [version]);
+  const loaded = useLoad(() => api.get<{ accounts: AccountBalanceView[] }>('/v1/admin/balances'), [version]);
   const rows = loaded.data?.accounts ?? [];
   return (
     <section class="adm-card" aria-labelledby="adm-balances-title">
@@ -104,7 +83,7 @@ function Balances({ version }: { version: number }) {
 function Rate() {
   const { api, t, lang } = useAdmin();
   const [version, setVersion] = useState(0);
-  const loaded = useLoad(() => api.get<{ rate: string; history: Setting[] }>('/v1/admin/rates'), [version]);
+  const loaded = useLoad(() => api.get<RatesView>('/v1/admin/rates'), [version]);
   const [rate, setRate] = useState('');
   const [merchant, setMerchant] = useState('');
   const action = useAction();
@@ -113,7 +92,7 @@ function Rate() {
   const submit = async (e: Event) => {
     e.preventDefault();
     const ok = await action.run(async () => {
-      const s = await api.post<Setting>('/v1/admin/rates', { rate: rate.trim(), merchant: optional(merchant) });
+      const s = await api.post<LedgerSettingView>('/v1/admin/rates', { rate: rate.trim(), merchant: optional(merchant) });
       return t.settingSaved(s.value);
     });
     if (ok) {
@@ -209,10 +188,11 @@ function bpsText(t: AdminStrings, bps: number): string {
 function Fees() {
   const { api, t, lang } = useAdmin();
   const [version, setVersion] = useState(0);
-  const loaded = useLoad(() => api.get<FeesView>('/v1/admin/ledger/fees'), [version]);
+  const loaded = useLoad(() => api.get<LedgerFeesView>('/v1/admin/ledger/fees'), [version]);
   const changed = () => setVersion((v) => v + 1);
   const history = loaded.data?.history ?? [];
-  const forWhom = (s: Setting) => (s.owner_id === null ? t.everyone : `${s.kind === 'merchant_fee' ? t.merchant : t.trader} ${s.owner_id}`);
+  const forWhom = (s: LedgerSettingView) =>
+    s.owner_id === null ? t.everyone : `${s.kind === 'merchant_fee' ? t.merchant : t.trader} ${s.owner_id}`;
   return (
     <section class="adm-card" aria-labelledby="adm-fees-title" data-testid="fees">
       <h3 id="adm-fees-title">{t.feesTitle}</h3>
@@ -287,7 +267,7 @@ function BpsForm({ kind, onDone }: { kind: 'fee' | 'reward'; onDone: () => void 
       const ownerKey = kind === 'fee' ? 'merchant' : 'trader';
       // The schema wants an integer; the input is validated as one before it becomes a number.
       const points = /^\d{1,5}$/.test(bps.trim()) ? Number(bps.trim()) : bps;
-      const s = await api.post<Setting>(`/v1/admin/ledger/${kind}`, { bps: points, [ownerKey]: optional(owner) });
+      const s = await api.post<LedgerSettingView>(`/v1/admin/ledger/${kind}`, { bps: points, [ownerKey]: optional(owner) });
       return t.settingSaved(bpsText(t, Number(s.value)));
     });
     if (ok) {
@@ -346,7 +326,7 @@ function Operation({ op, onDone }: { op: Op; onDone: () => void }) {
     const ok = await action.run(async () => {
       const body: Record<string, string | undefined> = { [targetKey]: target.trim(), amount: amount.trim(), reason: optional(reason) };
       if (op === 'withdraw') body.from = from;
-      const entry = await api.post<Entry>(`/v1/admin/ledger/${op}`, body);
+      const entry = await api.post<LedgerEntryView>(`/v1/admin/ledger/${op}`, body);
       return t.entryDone(entry.id);
     });
     if (ok) {
@@ -394,7 +374,7 @@ function Operation({ op, onDone }: { op: Op; onDone: () => void }) {
         id={ids.reason}
         name="reason"
         required={op === 'adjust'}
-        maxLength={500}
+        maxLength={LIMITS.reasonChars}
         value={reason}
         onInput={(e) => setReason(e.currentTarget.value)}
       />
@@ -428,7 +408,7 @@ function Ledger({ version }: { version: number }) {
   const loaded = useLoad(() => {
     // "The last n days" from the moment of asking: each refetch moves the window along.
     const from = days === 'all' ? undefined : String(Date.now() - days * DAY_MS);
-    return api.get<{ entries: Entry[]; next_cursor: string | null }>('/v1/admin/ledger', {
+    return api.get<LedgerPageView>('/v1/admin/ledger', {
       account: optional(account),
       from,
       cursor,

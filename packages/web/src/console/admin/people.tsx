@@ -1,22 +1,15 @@
-import { LIMITS } from '@nltrade/core';
+import {
+  type AccountTokenView,
+  CONSOLE_ROLES,
+  type ConsoleRole,
+  type ConsoleUserView,
+  type CreatedConsoleUser,
+  LIMITS,
+} from '@nltrade/core';
 import { useState } from 'preact/hooks';
 import { ErrorNote, formatDate, OkNote, optional, RowLabel, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import { Merchants } from './merchants.tsx';
 import { OneTimeSecret } from './secret.tsx';
-
-/** A console user as `GET /v1/admin/users` lists it. */
-export interface ConsoleUserView {
-  id: string;
-  name: string;
-  role: 'trader' | 'admin' | 'merchant';
-  account_id: string | null;
-  merchant_id: string | null;
-  disabled: boolean;
-  created_at: string;
-}
-
-const MIN_PASSWORD = 10;
-const CREATABLE = ['trader', 'admin', 'merchant'] as const;
 
 /** Console users: who may sign in, with what role; create, disable, enable, reset a password. */
 export function People() {
@@ -29,7 +22,7 @@ export function People() {
   const reissue = (u: ConsoleUserView) =>
     rowAction.run(async () => {
       setSecret(null);
-      const r = await api.post<{ token: string }>(`/v1/admin/accounts/${encodeURIComponent(u.account_id ?? '')}/token`, {});
+      const r = await api.post<AccountTokenView>(`/v1/admin/accounts/${encodeURIComponent(u.account_id ?? '')}/token`, {});
       setSecret({ label: t.tokenIssued(u.name), value: r.token });
       return '';
     });
@@ -154,7 +147,7 @@ function CreateUser({ onCreated }: { onCreated: (name: string, token: string | n
   const { api, t } = useAdmin();
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
-  const [role, setRole] = useState<(typeof CREATABLE)[number]>('trader');
+  const [role, setRole] = useState<ConsoleRole>('trader');
   const [merchant, setMerchant] = useState('');
   const action = useAction();
   const ids = {
@@ -171,7 +164,7 @@ function CreateUser({ onCreated }: { onCreated: (name: string, token: string | n
     const made = name.trim();
     const ok = await action.run(async () => {
       const body = role === 'merchant' ? { name: made, password, role, merchant_id: optional(merchant) } : { name: made, password, role };
-      token = (await api.post<ConsoleUserView & { token?: string }>('/v1/admin/users', body)).token ?? null;
+      token = (await api.post<CreatedConsoleUser>('/v1/admin/users', body)).token ?? null;
       return t.created(made);
     });
     if (ok) {
@@ -205,7 +198,7 @@ function CreateUser({ onCreated }: { onCreated: (name: string, token: string | n
           name="new-user-password"
           type="password"
           required
-          minLength={MIN_PASSWORD}
+          minLength={LIMITS.passwordMinChars}
           autocomplete="new-password"
           aria-describedby={ids.hint}
           value={password}
@@ -218,7 +211,7 @@ function CreateUser({ onCreated }: { onCreated: (name: string, token: string | n
       <div class="adm-input">
         <label for={ids.role}>{t.role}</label>
         <select id={ids.role} name="new-user-role" value={role} onChange={(e) => setRole(e.currentTarget.value as typeof role)}>
-          {CREATABLE.map((r) => (
+          {CONSOLE_ROLES.map((r) => (
             <option key={r} value={r}>
               {t.roles[r]}
             </option>
@@ -274,7 +267,7 @@ function ResetPassword({ user, onClose }: { user: ConsoleUserView; onClose: () =
         name="reset-password"
         type="password"
         required
-        minLength={MIN_PASSWORD}
+        minLength={LIMITS.passwordMinChars}
         autocomplete="new-password"
         aria-describedby={hint}
         value={password}

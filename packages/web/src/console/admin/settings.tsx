@@ -1,26 +1,8 @@
+import type { RuntimeSettingChange, RuntimeSettingView } from '@nltrade/core';
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { actorText, ErrorNote, errorText, formatDate, OkNote, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import type { AdminStrings } from './strings.ts';
-
-/** A run-time setting as `GET /v1/admin/settings` lists it (seconds; times in epoch ms). */
-interface RuntimeSetting {
-  key: string;
-  value: number;
-  configured: number;
-  doc: string;
-  changed_at: number | null;
-  changed_by: string | null;
-}
-/** One change, as `POST /v1/admin/settings` answers and the history lists it. */
-interface SettingChange {
-  id: string;
-  key: string;
-  value: number;
-  actor_type: string;
-  actor_id: string | null;
-  at: number;
-}
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -54,7 +36,7 @@ export function Settings() {
   const { api, t } = useAdmin();
   // A change refetches both the list (new value, last change) and the history.
   const [version, setVersion] = useState(0);
-  const settings = useLoad(() => api.get<{ data: RuntimeSetting[] }>('/v1/admin/settings'), [version]);
+  const settings = useLoad(() => api.get<{ data: RuntimeSettingView[] }>('/v1/admin/settings'), [version]);
   const list = settings.data?.data ?? [];
   return (
     <section aria-labelledby="adm-settings-title" data-testid="settings">
@@ -72,7 +54,7 @@ export function Settings() {
   );
 }
 
-function SettingCard({ setting: s, onChanged }: { setting: RuntimeSetting; onChanged: () => void }) {
+function SettingCard({ setting: s, onChanged }: { setting: RuntimeSettingView; onChanged: () => void }) {
   const { api, t, lang } = useAdmin();
   const [value, setValue] = useState('');
   const action = useAction();
@@ -89,7 +71,7 @@ function SettingCard({ setting: s, onChanged }: { setting: RuntimeSetting; onCha
     const typed = value.trim();
     const ok = await action.run(async () => {
       // Whole seconds go as a number; anything else as typed, for the server to refuse in its words.
-      const change = await api.post<SettingChange>('/v1/admin/settings', {
+      const change = await api.post<RuntimeSettingChange>('/v1/admin/settings', {
         key: s.key,
         value: /^\d{1,9}$/.test(typed) ? Number(typed) : typed,
       });
@@ -155,7 +137,7 @@ function SettingCard({ setting: s, onChanged }: { setting: RuntimeSetting; onCha
 
 function SettingsHistory({ version }: { version: number }) {
   const { api, t, lang } = useAdmin();
-  const loaded = useLoad(() => api.get<{ data: SettingChange[] }>('/v1/admin/settings/history', { limit: 100 }), [version]);
+  const loaded = useLoad(() => api.get<{ data: RuntimeSettingChange[] }>('/v1/admin/settings/history', { limit: 100 }), [version]);
   const rows = loaded.data?.data ?? [];
   return (
     <section class="adm-card" aria-labelledby="adm-settings-history">

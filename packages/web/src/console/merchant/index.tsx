@@ -1,9 +1,16 @@
-import type { MerchantBalanceView, MerchantInvoice } from '@nltrade/core';
+import {
+  LIMITS,
+  type MerchantBalanceView,
+  type MerchantInvoice,
+  type MerchantProfile,
+  type PayoutPageView,
+  type PayoutView,
+} from '@nltrade/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { debounced } from '../live.ts';
 import { pick, type RoleProps } from '../roles.ts';
 import { CopyButton, errorText, idempotencyKey, money, Notice, SubNav } from '../ui.tsx';
-import { Integration, loadProfile, type MerchantProfile } from './integration.tsx';
+import { Integration, loadProfile } from './integration.tsx';
 import { absoluteLink, InvoiceDetail, Invoices } from './invoices.tsx';
 import { MERCHANT_STRINGS, type MerchantStrings } from './strings.ts';
 import { Webhooks } from './webhooks.tsx';
@@ -69,22 +76,13 @@ export default function MerchantApp(props: RoleProps) {
   );
 }
 
-/** GET /v1/balance/payouts: one payout to the merchant. */
-interface Payout {
-  id: string;
-  amount: string;
-  currency: string;
-  memo: string | null;
-  at: string;
-}
-
 function Balance({ api, lang, t, onChange }: Pick<RoleProps, 'api' | 'lang' | 'onChange'> & { t: MerchantStrings }) {
   const [balance, setBalance] = useState<MerchantBalanceView | null>(null);
-  const [payouts, setPayouts] = useState<Payout[] | null>(null);
+  const [payouts, setPayouts] = useState<PayoutView[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     const load = () =>
-      Promise.all([api.get<MerchantBalanceView>('/v1/balance'), api.get<{ data: Payout[] }>('/v1/balance/payouts', { limit: 200 })]).then(
+      Promise.all([api.get<MerchantBalanceView>('/v1/balance'), api.get<PayoutPageView>('/v1/balance/payouts', { limit: 200 })]).then(
         ([b, p]) => {
           setBalance(b);
           // Newest first: the list answers oldest first, a page at a time.
@@ -224,7 +222,7 @@ function CreateInvoice({ api, lang, t, onShow }: RoleProps & { t: MerchantString
       <p class="muted">{t.newIntro}</p>
       <label class="field">
         <span>{t.title}</span>
-        <input name="title" required maxLength={200} aria-describedby="new-title-hint" />
+        <input name="title" required maxLength={LIMITS.titleChars} aria-describedby="new-title-hint" />
       </label>
       <p class="hint" id="new-title-hint">
         {t.newTitleHint}
@@ -245,7 +243,7 @@ function CreateInvoice({ api, lang, t, onShow }: RoleProps & { t: MerchantString
       </p>
       <label class="field">
         <span>{t.returnUrl}</span>
-        <input name="return_url" type="url" maxLength={2048} aria-describedby="new-return-hint" />
+        <input name="return_url" type="url" maxLength={LIMITS.returnUrlChars} aria-describedby="new-return-hint" />
       </label>
       <p class="hint" id="new-return-hint">
         {t.returnUrlHint}

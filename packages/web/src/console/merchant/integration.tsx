@@ -1,3 +1,4 @@
+import type { MerchantProfile, MerchantSandboxView, MerchantTokenView } from '@nltrade/core';
 import type { Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
@@ -6,13 +7,6 @@ import { CopyButton, errorText, Notice } from '../ui.tsx';
 import type { MerchantStrings } from './strings.ts';
 
 /** GET /v1/merchant: who the merchant is, and the key its integration encrypts with. */
-export interface MerchantProfile {
-  id: string;
-  name: string;
-  sandbox: boolean;
-  public_key: string;
-}
-
 export function loadProfile(api: ConsoleApi): Promise<MerchantProfile> {
   return api.get<MerchantProfile>('/v1/merchant');
 }
@@ -58,7 +52,7 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
         onProfile(await api.post<MerchantProfile>('/v1/merchant/rotate-key', {}));
         setMessage(t.rotated);
       } else {
-        setToken((await api.post<{ access_token: string }>('/v1/merchant/token', {})).access_token);
+        setToken((await api.post<MerchantTokenView>('/v1/merchant/token', {})).access_token);
       }
       setAsking(null);
     } catch (err) {
@@ -229,32 +223,25 @@ function TokenOnce(props: {
   );
 }
 
-/** GET/POST /v1/merchant/sandbox. */
-interface SandboxState {
-  enabled: boolean;
-  merchant_id: string | null;
-  access_token?: string;
-}
-
 /**
  * The merchant's own sandbox: a test merchant whose invoices the simulated trader serves (test
  * card, no real money), switched on and off here; its token is shown once, when first made.
  */
 function Sandbox({ api, lang, t }: { api: ConsoleApi; lang: ConsoleLang; t: MerchantStrings }) {
-  const [state, setState] = useState<SandboxState | null>(null);
+  const [state, setState] = useState<MerchantSandboxView | null>(null);
   const [token, setToken] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => {
-    api.get<SandboxState>('/v1/merchant/sandbox').then(setState, setError);
+    api.get<MerchantSandboxView>('/v1/merchant/sandbox').then(setState, setError);
   }, []);
 
   const toggle = async (enabled: boolean) => {
     setBusy(true);
     setError(null);
     try {
-      const next = await api.post<SandboxState>('/v1/merchant/sandbox', { enabled });
+      const next = await api.post<MerchantSandboxView>('/v1/merchant/sandbox', { enabled });
       setState(next);
       if (next.access_token) setToken(next.access_token);
     } catch (err) {

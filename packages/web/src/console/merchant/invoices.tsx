@@ -1,4 +1,4 @@
-import { findRule, isStatus, type MerchantInvoice, STATUSES } from '@nltrade/core';
+import { findRule, isStatus, type MerchantInvoice, type MerchantInvoiceList, STATUSES } from '@nltrade/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { debounced } from '../live.ts';
 import type { RoleProps } from '../roles.ts';
@@ -12,12 +12,6 @@ export function absoluteLink(url: string): string {
   } catch {
     return url;
   }
-}
-
-interface ListPage {
-  data: MerchantInvoice[];
-  has_more: boolean;
-  next_cursor: string | null;
 }
 
 const PAGE = 50;
@@ -38,7 +32,7 @@ export function Invoices({ api, lang, onChange, t, onOpen }: RoleProps & { t: Me
     extended.current = false;
     // A hint refreshes the newest page; older pages already loaded stay as they were.
     const load = () =>
-      api.get<ListPage>('/v1/invoices', { status, limit: PAGE }).then(
+      api.get<MerchantInvoiceList>('/v1/invoices', { status, limit: PAGE }).then(
         (page) => {
           if (!current) return;
           setRows((old) => {
@@ -66,7 +60,7 @@ export function Invoices({ api, lang, onChange, t, onOpen }: RoleProps & { t: Me
   const loadMore = async () => {
     if (!more) return;
     try {
-      const page = await api.get<ListPage>('/v1/invoices', { status, limit: PAGE, starting_after: more });
+      const page = await api.get<MerchantInvoiceList>('/v1/invoices', { status, limit: PAGE, starting_after: more });
       extended.current = true;
       setRows((old) => [...(old ?? []), ...page.data]);
       setMore(page.next_cursor);
@@ -157,7 +151,7 @@ export function InvoiceDetail({
     void load();
     const refetch = debounced(() => void load());
     const off = onChange((hint) => {
-      if (!hint.id || hint.id === inv?.id || !inv) refetch();
+      if (!hint || hint.id === inv?.id || !inv) refetch();
     });
     return () => {
       current = false;

@@ -1,4 +1,4 @@
-import { WEBHOOK_EVENT_TYPES, type WebhookDeliveryView, type WebhookEndpointView } from '@nltrade/core';
+import { LIMITS, WEBHOOK_EVENT_TYPES, type WebhookDeliveryView, type WebhookEndpointView } from '@nltrade/core';
 import { useEffect, useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
 import type { ConsoleLang } from '../roles.ts';
@@ -96,7 +96,7 @@ export function Webhooks({ api, lang, t }: Props) {
         <h2>{t.addEndpoint}</h2>
         <label class="field">
           <span>{t.url}</span>
-          <input name="url" type="url" required maxLength={2048} placeholder="https://" aria-describedby="wh-url-hint" />
+          <input name="url" type="url" required maxLength={LIMITS.webhookUrlChars} placeholder="https://" aria-describedby="wh-url-hint" />
         </label>
         <p class="hint" id="wh-url-hint">
           {t.urlHint}

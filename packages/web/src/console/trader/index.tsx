@@ -1,4 +1,4 @@
-import { FINAL_STATUSES, OPEN_STATUS, STATUSES, type StaffInvoiceView, type Status, type TraderBalanceView } from '@nltrade/core';
+import { HELD_STATUSES, OPEN_STATUS, type StaffInvoiceList, type StaffInvoiceView, type TraderBalanceView } from '@nltrade/core';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { debounced, setTitleCount } from '../live.ts';
 import { pick, type RoleProps } from '../roles.ts';
@@ -7,8 +7,6 @@ import { Balance, History } from './money.tsx';
 import { TRADER_STRINGS } from './strings.ts';
 import { groupsOf, InvoiceItem, type ItemHandle } from './work.tsx';
 
-/** Every status an invoice the trader holds can be in before it ends (the queue's excluded). */
-const HELD_STATUSES: readonly Status[] = STATUSES.filter((s) => s !== OPEN_STATUS && !FINAL_STATUSES.has(s));
 const LIST_LIMIT = 200;
 const SOUND_KEY = 'nltrade:console:sound';
 
@@ -69,8 +67,8 @@ export default function TraderApp(props: RoleProps) {
   const load = async () => {
     try {
       const [open, ...held] = await Promise.all([
-        api.get<{ invoices: StaffInvoiceView[] }>('/v1/trader/invoices', { status: OPEN_STATUS, limit: LIST_LIMIT }),
-        ...HELD_STATUSES.map((status) => api.get<{ invoices: StaffInvoiceView[] }>('/v1/trader/invoices', { status, limit: LIST_LIMIT })),
+        api.get<StaffInvoiceList>('/v1/trader/invoices', { status: OPEN_STATUS, limit: LIST_LIMIT }),
+        ...[...HELD_STATUSES].map((status) => api.get<StaffInvoiceList>('/v1/trader/invoices', { status, limit: LIST_LIMIT })),
       ]);
       // The queue's most urgent first: the invoice nearest to expiring unclaimed on top.
       const queueNow = (open?.invoices ?? []).sort(

@@ -1,4 +1,4 @@
-import { STATUSES, type StaffInvoiceView, type TraderBalanceView } from '@nltrade/core';
+import { STATUSES, type StaffInvoiceList, type StaffInvoiceView, type TraderBalanceView } from '@nltrade/core';
 import { useEffect, useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
 import { debounced } from '../live.ts';
@@ -57,7 +57,7 @@ export function History({
   useEffect(() => {
     let current = true;
     const load = () =>
-      api.get<{ invoices: StaffInvoiceView[] }>('/v1/trader/invoices', { status, limit: LIMIT }).then(
+      api.get<StaffInvoiceList>('/v1/trader/invoices', { status, limit: LIMIT }).then(
         (r) => {
           if (!current) return;
           // The list also offers the open queue; history is only what this trader took.

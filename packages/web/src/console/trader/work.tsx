@@ -1,6 +1,17 @@
-import { type Action, AppError, findRule, parseCard, STATUS_LABELS, STATUSES, type StaffInvoiceView, type Status } from '@nltrade/core';
+import {
+  type Action,
+  AppError,
+  findRule,
+  LIMITS,
+  parseCard,
+  type SessionUser,
+  STATUS_LABELS,
+  STATUSES,
+  type StaffInvoiceView,
+  type Status,
+} from '@nltrade/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, type ConsoleApi, type SessionUser } from '../api.ts';
+import { ApiError, type ConsoleApi } from '../api.ts';
 import type { ConsoleLang } from '../roles.ts';
 import { Deadline, errorText, money, Notice, StatusBadge } from '../ui.tsx';
 import { forgetCard, maskedCard, type SavedCard, saveCard, savedCards } from './cards.ts';
@@ -198,7 +209,7 @@ export function InvoiceItem(props: ItemProps) {
                 </p>
                 <label class="field">
                   <span>{t.amountReason}</span>
-                  <textarea name="reason" rows={2} maxLength={500} data-testid="amount-reason" />
+                  <textarea name="reason" rows={2} maxLength={LIMITS.reasonChars} data-testid="amount-reason" />
                 </label>
                 <button type="submit" class="btn" disabled={busy} data-testid="amount-submit">
                   {t.saveAmount}
@@ -219,7 +230,7 @@ export function InvoiceItem(props: ItemProps) {
               >
                 <label class="field">
                   <span>{t.disputeReason}</span>
-                  <textarea name="reason" rows={2} maxLength={500} />
+                  <textarea name="reason" rows={2} maxLength={LIMITS.reasonChars} />
                 </label>
                 <p class="hint">{t.disputeHint}</p>
                 <button type="submit" class="btn btn-danger" disabled={busy} data-testid="dispute-submit">
