@@ -45,6 +45,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     concurrency: { type: 'string' },
     client: { type: 'string' },
+    primes: { type: 'string' },
   },
 });
 
@@ -64,6 +65,8 @@ const rounds = Math.max(1, intOption(flags.rounds, process.env.BENCH_ROUNDS, qui
 const phaseSeconds = Math.max(1, intOption(flags.seconds, process.env.BENCH_SECONDS, quick ? 2 : 3));
 const concurrency = intOption(flags.concurrency, process.env.BENCH_CONCURRENCY, threads * 4);
 const clientKind = flags.client ?? process.env.BENCH_CLIENT ?? 'raw';
+// Unset: the server's default (classic keys); 0: the most primes the size allows (RSA_KEY_PRIMES).
+const primesText = flags.primes ?? process.env.RSA_KEY_PRIMES;
 if (clientKind !== 'raw' && clientKind !== 'node') throw new Error('--client must be raw or node');
 const WARMUP_MS = 500;
 const SERVER_WARMUP_MS = 3000;
@@ -269,7 +272,7 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   console.log(
-    `# legacy-api bench: ${bits}-bit keys, ${threads} RSA thread(s), ${rounds} rounds of ${phaseSeconds} s + ${phaseSeconds} s, ` +
+    `# legacy-api bench: ${bits}-bit keys (RSA_KEY_PRIMES=${primesText || 'default'}), ${threads} RSA thread(s), ${rounds} rounds of ${phaseSeconds} s + ${phaseSeconds} s, ` +
       `concurrency ${concurrency}, ${clientKind === 'raw' ? 'raw-socket' : 'node:http'} client`,
   );
   console.log(`# node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}`);
@@ -277,7 +280,15 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nltrade-bench-'));
   const config = loadConfig(
     {},
-    { dataDir, rsaKeyBits: bits, rsaThreads: threads, port: 0, masterKey: randomBytes(32).toString('hex'), logLevel: 'warn' },
+    {
+      dataDir,
+      rsaKeyBits: bits,
+      ...(primesText !== undefined && primesText !== '' && { rsaKeyPrimes: intOption(primesText, undefined, 2) }),
+      rsaThreads: threads,
+      port: 0,
+      masterKey: randomBytes(32).toString('hex'),
+      logLevel: 'warn',
+    },
   );
   const system = await createSystem(config);
   const server = await startServer(config, { system, sweeper: { start: false } });

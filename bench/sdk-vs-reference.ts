@@ -3,7 +3,8 @@
  *
  *   node --conditions=source --import tsx bench/sdk-vs-reference.ts
  *
- * Env: RSA_KEY_BITS (4096, the server's default), BENCH_CALLS (per phase; 300, quick 100),
+ * Env: RSA_KEY_BITS (4096, the server's default), RSA_KEY_PRIMES (the server's default, classic
+ * keys; 0 = multi-prime, see README), BENCH_CALLS (per phase; 300, quick 100),
  * BENCH_ROUNDS (4, quick 2), DB (sqlite or postgres; sqlite).
  *
  * Both read the same invoice with `get`, one call at a time, as a merchant's backend does
@@ -29,7 +30,14 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 2 : 4));
 const KIND: DbKind = process.env.DB === 'postgres' ? 'postgres' : 'sqlite';
 const TARGET = 2;
 
-const ts = await testSystem(KIND, { host: '127.0.0.1', rsaKeyBits: BITS, rsaThreads: 0, logLevel: 'warn' });
+const PRIMES = process.env.RSA_KEY_PRIMES;
+const ts = await testSystem(KIND, {
+  host: '127.0.0.1',
+  rsaKeyBits: BITS,
+  ...(PRIMES !== undefined && PRIMES !== '' && { rsaKeyPrimes: Number(PRIMES) }),
+  rsaThreads: 0,
+  logLevel: 'warn',
+});
 const server = await startServer(ts.system.config, { system: ts.system, sweeper: { start: false } });
 const { merchantId, accessToken } = await ts.system.merchants.create('Bench shop');
 const uid = (await ts.system.invoices.create(merchantId, { title: 'Order 42', price: '1500.00' })).uid;

@@ -10,7 +10,7 @@ export interface Config {
   /** A postgres:// URL selects PostgreSQL; absent means the embedded SQLite in dataDir. */
   readonly databaseUrl: string | undefined;
   readonly rsaKeyBits: number;
-  /** Primes in new merchant keys; 0 means the most the key size allows (see crypto/rsa-keygen.ts). */
+  /** Primes in new merchant keys (2, classic, by default); 0 means the most the key size allows (see crypto/rsa-keygen.ts). */
   readonly rsaKeyPrimes: number;
   /** UAH per unit of the settlement currency, a decimal string. */
   readonly rate: string;
@@ -159,9 +159,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'rsaKeyPrimes',
     env: 'RSA_KEY_PRIMES',
-    default: '0',
+    default: '2',
     parse: integer(0, 5),
-    doc: "primes in new merchant keys: 2 = classic two-prime RSA; 0 = the most OpenSSL allows for the size (4 for 4096 bits), which makes every legacy request's private-key operation about 3× cheaper; the public key is the same kind either way",
+    doc: 'primes in new merchant keys: 2 = classic RSA; 0 = the most OpenSSL allows for the size (4 at 4096 bits: multi-prime RSA, RFC 8017), which makes the private-key operation of every legacy request about 3× cheaper; the public key merchants fetch is the same kind either way',
   },
   {
     key: 'rsaThreads',

@@ -55,7 +55,8 @@ describe('configuration', () => {
   });
 
   test('key primes fit the key size', () => {
-    assert.equal(loadConfig({}).rsaKeyPrimes, 0);
+    assert.equal(loadConfig({}).rsaKeyPrimes, 2);
+    assert.equal(loadConfig({ RSA_KEY_PRIMES: '0' }).rsaKeyPrimes, 0);
     assert.equal(loadConfig({ RSA_KEY_PRIMES: '4' }).rsaKeyPrimes, 4);
     assert.equal(loadConfig({ RSA_KEY_PRIMES: '2', RSA_KEY_BITS: '2048' }).rsaKeyPrimes, 2);
     assert.throws(() => loadConfig({ RSA_KEY_PRIMES: '4', RSA_KEY_BITS: '2048' }), /RSA_KEY_PRIMES must be 0 or 2 to 3 for 2048-bit keys/);

@@ -86,8 +86,8 @@ export class MerchantService {
   readonly #authQuery: CompiledQuery<AuthRow>;
   readonly #hashIndex: number;
 
-  /** `keyPrimes` 0: the most primes the key size allows (crypto/rsa-keygen.ts says why). */
-  constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number, keyPrimes = 0) {
+  /** `keyPrimes` 0: the most primes the key size allows (crypto/rsa-keygen.ts says why); 2: classic keys. */
+  constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, keyBits: number, keyPrimes = 2) {
     this.#db = db;
     this.#clock = clock;
     this.#masterKey = masterKey;
