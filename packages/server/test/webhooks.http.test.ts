@@ -503,6 +503,24 @@ for (const kind of await dbKinds()) {
     });
   });
 
+  describeOn(kind, `the deliverer wakes for what was queued (${kind})`, () => {
+    test('a change that queued deliveries is sent at once, with the queue poll an hour away', async () => {
+      // Only the wake after the commit can deliver within the test: the poll never comes.
+      const l = await live(kind, undefined, DEV, { sweeper: { start: false }, webhooks: { pollMs: 3_600_000 } });
+      const rec = await Receiver.start();
+      try {
+        // Changes of a merchant without endpoints queue nothing (and no longer wake it).
+        await l.invoice();
+        await addEndpoint(l, rec.url);
+        const uids = [await l.invoice(), await l.invoice()];
+        await rec.until((r) => uids.every((uid) => r.delivered().some((e) => e.data.invoice.uid === uid)));
+      } finally {
+        await l.close();
+        await rec.close();
+      }
+    });
+  });
+
   if (kind === 'postgres') {
     describeOn(kind, 'two deliverers on one PostgreSQL database (postgres)', () => {
       test('each event is delivered once, in order per endpoint', async () => {

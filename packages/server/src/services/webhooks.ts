@@ -122,6 +122,9 @@ function deliveryView(row: DeliveryRow & { action: string; invoice_id: number; v
   };
 }
 
+const QUEUED_MARKS_MAX = 10_000;
+const QUEUED_MARK_MS = 60_000;
+
 function newEndpointId(): string {
   return `we_${randomBytes(12).toString('base64url')}`;
 }
@@ -146,6 +149,8 @@ export class WebhookService {
   readonly #masterKey: MasterKey;
   readonly #settings: WebhookSettings;
   readonly #onQueued = new Set<() => void>();
+  /** Event ids whose change queued deliveries here, and when (see takeQueued). */
+  readonly #queuedEvents = new Map<number, number>();
   #lookup: LookupAll | undefined;
 
   constructor(db: Kysely<Database>, clock: Clock, masterKey: MasterKey, settings: WebhookSettings) {
@@ -184,6 +189,7 @@ export class WebhookService {
       .execute();
     const wanted = endpoints.filter((e) => subscribes(e.events, type));
     if (wanted.length === 0) return;
+    this.#markQueued(change.eventId);
     const now = this.#clock.now();
     await trx
       .insertInto('webhook_deliveries')
@@ -202,6 +208,29 @@ export class WebhookService {
       )
       .execute();
   };
+
+  /**
+   * Whether this process's change with this event id queued deliveries (once: the mark is
+   * taken). The deliverer reads the queue after such a commit only: most merchants' changes
+   * queue nothing, and a read for each would cost every invoice change a query. A mark whose
+   * transaction rolled back is never taken; marks older than a minute are dropped.
+   */
+  takeQueued(eventId: string | number): boolean {
+    return this.#queuedEvents.delete(Number(eventId));
+  }
+
+  #markQueued(eventId: number): void {
+    const now = this.#clock.now();
+    if (this.#queuedEvents.size >= QUEUED_MARKS_MAX) {
+      for (const [id, at] of this.#queuedEvents) if (now - at > QUEUED_MARK_MS) this.#queuedEvents.delete(id);
+      // Still full: the oldest go; the deliverer's poll finds what they stood for.
+      for (const id of this.#queuedEvents.keys()) {
+        if (this.#queuedEvents.size < QUEUED_MARKS_MAX) break;
+        this.#queuedEvents.delete(id);
+      }
+    }
+    this.#queuedEvents.set(eventId, now);
+  }
 
   /** Called when deliveries were queued outside an invoice change (a redelivery): wakes the deliverer. */
   onQueued(listener: () => void): () => void {

@@ -129,12 +129,14 @@ export class WebhookDeliverer {
     if (this.#running) return;
     this.#running = true;
     this.#stopping = false;
-    // A change committed in this process: its deliveries are in the queue now.
+    // A change committed in this process that queued deliveries: they are in the queue now.
+    // One from another process (read from the event log) may have queued some too.
     // While a batch of that merchant's is being sent, its end reads the queue anyway (and the
     // poll covers its other endpoints): a read per commit would only find the head leased.
     this.#unsubscribe.push(
-      this.#bus.subscribe((event) => {
-        if (!this.#busyMerchants.has(event.merchantId)) this.wake();
+      this.#bus.subscribe((event, meta) => {
+        const queued = meta.remote || this.#webhooks.takeQueued(event.id);
+        if (queued && !this.#busyMerchants.has(event.merchantId)) this.wake();
       }),
     );
     this.#unsubscribe.push(this.#webhooks.onQueued(() => this.wake()));
