@@ -173,6 +173,49 @@ export function Scroll({ label, children }: { label: string; children: Component
   );
 }
 
+export interface Column {
+  readonly label: ComponentChildren;
+  /** Right-aligned figures. */
+  readonly num?: boolean;
+}
+
+/**
+ * A table of rows in a keyboard-scrollable region, captioned for screen readers with the
+ * region's own label; `stack` lays rows out as cards on narrow screens.
+ */
+export function Table({
+  label,
+  columns,
+  stack = false,
+  testId,
+  children,
+}: {
+  label: string;
+  columns: readonly Column[];
+  stack?: boolean;
+  testId?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <Scroll label={label}>
+      <table class={stack ? 'adm-table adm-stack' : 'adm-table'} data-testid={testId}>
+        <caption class="adm-sr">{label}</caption>
+        <thead>
+          <tr>
+            {columns.map((c, i) => (
+              // Columns are fixed per table: their place is their identity.
+              <th key={i} scope="col" class={c.num ? 'adm-num' : undefined}>
+                {c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </Scroll>
+  );
+}
+
 /** Runs one form submission at a time and reports how it went. */
 export function useAction(): {
   busy: boolean;

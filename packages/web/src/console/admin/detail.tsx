@@ -9,9 +9,9 @@ import {
   isDispute,
   money,
   OkNote,
-  Scroll,
   StatusBadge,
   statusLabel,
+  Table,
   TRADER_REASON_STATUSES,
   useAction,
   useAdmin,
@@ -274,48 +274,43 @@ export function InvoiceTable({
 }) {
   const { t, lang } = useAdmin();
   return (
-    <Scroll label={caption}>
-      <table class="adm-table adm-stack" data-testid="invoice-table">
-        <caption class="adm-sr">{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">{t.colNo}</th>
-            <th scope="col">{t.colTitle}</th>
-            <th scope="col" class="adm-num">
-              {t.colAmount}
-            </th>
-            <th scope="col">{t.colStatus}</th>
-            <th scope="col">{t.colMerchant}</th>
-            <th scope="col">{t.colTrader}</th>
-            <th scope="col">{t.colCreated}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {invoices.map((i) => (
-            <tr key={i.id} data-testid={`invoice-row-${i.id}`}>
-              <td>
-                <button type="button" class="adm-link-button" onClick={() => onOpen(i.id)}>
-                  {/* The name says what the button does; the eye sees the number it is on. */}
-                  <span class="adm-sr">{t.openInvoiceSr} </span>
-                  {t.numberSign(i.id)}
-                </button>
-              </td>
-              <td class="adm-wrap" data-label={t.colTitle}>
-                {i.title}
-              </td>
-              <td class="adm-num" data-label={t.colAmount}>
-                {money(i.amount, i.currency, lang)}
-              </td>
-              <td data-label={t.colStatus}>
-                <StatusBadge status={i.status} label={i.statusLabel} />
-              </td>
-              <td data-label={t.colMerchant}>{i.merchantId}</td>
-              <td data-label={t.colTrader}>{i.traderId ?? t.none}</td>
-              <td data-label={t.colCreated}>{formatDate(i.createdAt, lang)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </Scroll>
+    <Table
+      label={caption}
+      stack
+      testId="invoice-table"
+      columns={[
+        { label: t.colNo },
+        { label: t.colTitle },
+        { label: t.colAmount, num: true },
+        { label: t.colStatus },
+        { label: t.colMerchant },
+        { label: t.colTrader },
+        { label: t.colCreated },
+      ]}
+    >
+      {invoices.map((i) => (
+        <tr key={i.id} data-testid={`invoice-row-${i.id}`}>
+          <td>
+            <button type="button" class="adm-link-button" onClick={() => onOpen(i.id)}>
+              {/* The name says what the button does; the eye sees the number it is on. */}
+              <span class="adm-sr">{t.openInvoiceSr} </span>
+              {t.numberSign(i.id)}
+            </button>
+          </td>
+          <td class="adm-wrap" data-label={t.colTitle}>
+            {i.title}
+          </td>
+          <td class="adm-num" data-label={t.colAmount}>
+            {money(i.amount, i.currency, lang)}
+          </td>
+          <td data-label={t.colStatus}>
+            <StatusBadge status={i.status} label={i.statusLabel} />
+          </td>
+          <td data-label={t.colMerchant}>{i.merchantId}</td>
+          <td data-label={t.colTrader}>{i.traderId ?? t.none}</td>
+          <td data-label={t.colCreated}>{formatDate(i.createdAt, lang)}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }

@@ -1,6 +1,6 @@
 import { type CreatedMerchant, LIMITS, type MerchantProfile, type MerchantRow, type MerchantTokenView } from '@nltrade/core';
 import { useState } from 'preact/hooks';
-import { ErrorNote, formatDate, OkNote, RowLabel, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
+import { ErrorNote, formatDate, OkNote, RowLabel, Table, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import { OneTimeSecret } from './secret.tsx';
 
 type Confirmable = 'rotate' | 'token' | 'disable' | 'enable';
@@ -83,59 +83,56 @@ export function Merchants() {
       ) : null}
       {merchants.data !== null && list.length === 0 ? <p>{t.merchantsEmpty}</p> : null}
       {list.length > 0 ? (
-        <Scroll label={t.merchantsTitle}>
-          <table class="adm-table adm-stack" data-testid="merchants-table">
-            <caption class="adm-sr">{t.merchantsTitle}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colName}</th>
-                <th scope="col">ID</th>
-                <th scope="col">{t.colSandbox}</th>
-                <th scope="col">{t.colState}</th>
-                <th scope="col">{t.colCreated}</th>
-                <th scope="col">{t.colActions}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((m) => (
-                <tr key={m.id} data-testid={`merchant-${m.id}`}>
-                  <th scope="row" class="adm-wrap">
-                    {m.name}
-                  </th>
-                  <td data-label="ID">{m.id}</td>
-                  <td data-label={t.colSandbox}>{m.sandbox ? t.yes : t.no}</td>
-                  <td data-label={t.colState} data-testid={`merchant-${m.id}-state`}>
-                    {m.disabled ? (
-                      <span class="adm-badge adm-badge-bad">{t.disabled}</span>
-                    ) : (
-                      <span class="adm-badge adm-badge-ok">{t.active}</span>
-                    )}
-                  </td>
-                  <td data-label={t.colCreated}>{formatDate(m.created_at, lang)}</td>
-                  <td data-label={t.colActions}>
-                    <div class="adm-row">
-                      <button type="button" disabled={action.busy} onClick={() => setConfirm({ m, what: 'rotate' })}>
-                        <RowLabel text={t.rotateKey} of={m.name} />
-                      </button>
-                      <button type="button" disabled={action.busy} onClick={() => setConfirm({ m, what: 'token' })}>
-                        <RowLabel text={t.newAccessToken} of={m.name} />
-                      </button>
-                      <button
-                        type="button"
-                        class={m.disabled ? undefined : 'adm-danger'}
-                        disabled={action.busy}
-                        onClick={() => setConfirm({ m, what: m.disabled ? 'enable' : 'disable' })}
-                        data-testid={`merchant-toggle-${m.id}`}
-                      >
-                        <RowLabel text={m.disabled ? t.enable : t.disable} of={m.name} />
-                      </button>
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label={t.merchantsTitle}
+          stack
+          testId="merchants-table"
+          columns={[
+            { label: t.colName },
+            { label: 'ID' },
+            { label: t.colSandbox },
+            { label: t.colState },
+            { label: t.colCreated },
+            { label: t.colActions },
+          ]}
+        >
+          {list.map((m) => (
+            <tr key={m.id} data-testid={`merchant-${m.id}`}>
+              <th scope="row" class="adm-wrap">
+                {m.name}
+              </th>
+              <td data-label="ID">{m.id}</td>
+              <td data-label={t.colSandbox}>{m.sandbox ? t.yes : t.no}</td>
+              <td data-label={t.colState} data-testid={`merchant-${m.id}-state`}>
+                {m.disabled ? (
+                  <span class="adm-badge adm-badge-bad">{t.disabled}</span>
+                ) : (
+                  <span class="adm-badge adm-badge-ok">{t.active}</span>
+                )}
+              </td>
+              <td data-label={t.colCreated}>{formatDate(m.created_at, lang)}</td>
+              <td data-label={t.colActions}>
+                <div class="adm-row">
+                  <button type="button" disabled={action.busy} onClick={() => setConfirm({ m, what: 'rotate' })}>
+                    <RowLabel text={t.rotateKey} of={m.name} />
+                  </button>
+                  <button type="button" disabled={action.busy} onClick={() => setConfirm({ m, what: 'token' })}>
+                    <RowLabel text={t.newAccessToken} of={m.name} />
+                  </button>
+                  <button
+                    type="button"
+                    class={m.disabled ? undefined : 'adm-danger'}
+                    disabled={action.busy}
+                    onClick={() => setConfirm({ m, what: m.disabled ? 'enable' : 'disable' })}
+                    data-testid={`merchant-toggle-${m.id}`}
+                  >
+                    <RowLabel text={m.disabled ? t.enable : t.disable} of={m.name} />
+                  </button>
+                </div>
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
     </section>
   );

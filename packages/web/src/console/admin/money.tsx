@@ -8,7 +8,7 @@ import {
   type RatesView,
 } from '@nltrade/core';
 import { useState } from 'preact/hooks';
-import { ErrorNote, formatDate, money, OkNote, optional, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
+import { ErrorNote, formatDate, money, OkNote, optional, Table, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import type { AdminStrings } from './strings.ts';
 
 /** Balances, the rate, fees and rewards, the money operations and the ledger. */
@@ -48,33 +48,22 @@ function Balances({ version }: { version: number }) {
       {loaded.data === null && loaded.loading ? <p aria-busy="true">{t.loading}</p> : null}
       {loaded.data !== null && rows.length === 0 ? <p>{t.balancesEmpty}</p> : null}
       {rows.length > 0 ? (
-        <Scroll label={t.balances}>
-          <table class="adm-table" data-testid="balances">
-            <caption class="adm-sr">{t.balances}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colLedgerAccount}</th>
-                <th scope="col">{t.colKind}</th>
-                <th scope="col">{t.colOwner}</th>
-                <th scope="col" class="adm-num">
-                  {t.colBalance}
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <tr key={r.account}>
-                  <th scope="row" class="adm-mono">
-                    {r.account}
-                  </th>
-                  <td>{t.kinds[r.kind] ?? r.kind}</td>
-                  <td>{r.owner_id ?? t.none}</td>
-                  <td class="adm-num">{money(r.balance, r.currency, lang)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label={t.balances}
+          testId="balances"
+          columns={[{ label: t.colLedgerAccount }, { label: t.colKind }, { label: t.colOwner }, { label: t.colBalance, num: true }]}
+        >
+          {rows.map((r) => (
+            <tr key={r.account}>
+              <th scope="row" class="adm-mono">
+                {r.account}
+              </th>
+              <td>{t.kinds[r.kind] ?? r.kind}</td>
+              <td>{r.owner_id ?? t.none}</td>
+              <td class="adm-num">{money(r.balance, r.currency, lang)}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
     </section>
   );
@@ -147,29 +136,15 @@ function Rate() {
       {history.length === 0 ? (
         <p>{t.rateHistoryEmpty}</p>
       ) : (
-        <Scroll label={t.rateHistory}>
-          <table class="adm-table">
-            <caption class="adm-sr">{t.rateHistory}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colWhen}</th>
-                <th scope="col">{t.colFor}</th>
-                <th scope="col" class="adm-num">
-                  {t.colValue}
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {history.slice(0, 20).map((s) => (
-                <tr key={`${s.at}-${s.owner_id}-${s.value}`}>
-                  <td>{formatDate(s.at, lang)}</td>
-                  <td>{s.owner_id ? `${t.merchant} ${s.owner_id}` : t.everyone}</td>
-                  <td class="adm-num">{s.value}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table label={t.rateHistory} columns={[{ label: t.colWhen }, { label: t.colFor }, { label: t.colValue, num: true }]}>
+          {history.slice(0, 20).map((s) => (
+            <tr key={`${s.at}-${s.owner_id}-${s.value}`}>
+              <td>{formatDate(s.at, lang)}</td>
+              <td>{s.owner_id ? `${t.merchant} ${s.owner_id}` : t.everyone}</td>
+              <td class="adm-num">{s.value}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
@@ -219,34 +194,24 @@ function Fees() {
       <h4>{t.feesHistory}</h4>
       {loaded.data !== null && history.length === 0 ? <p data-testid="fees-history-empty">{t.feesHistoryEmpty}</p> : null}
       {history.length > 0 ? (
-        <Scroll label={t.feesHistory}>
-          <table class="adm-table adm-stack" data-testid="fees-history">
-            <caption class="adm-sr">{t.feesHistory}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colWhen}</th>
-                <th scope="col">{t.colKind}</th>
-                <th scope="col">{t.colFor}</th>
-                <th scope="col" class="adm-num">
-                  {t.colValue}
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {history.slice(0, 50).map((s, i) => (
-                // Changes have no id of their own; the list's order (newest first) is stable per answer.
-                <tr key={`${i}-${s.at}`}>
-                  <td data-label={t.colWhen}>{formatDate(s.at, lang)}</td>
-                  <td data-label={t.colKind}>{s.kind === 'merchant_fee' ? t.feeTitle : t.rewardTitle}</td>
-                  <td data-label={t.colFor}>{forWhom(s)}</td>
-                  <td class="adm-num" data-label={t.colValue}>
-                    {bpsText(t, Number(s.value))}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label={t.feesHistory}
+          stack
+          testId="fees-history"
+          columns={[{ label: t.colWhen }, { label: t.colKind }, { label: t.colFor }, { label: t.colValue, num: true }]}
+        >
+          {history.slice(0, 50).map((s, i) => (
+            // Changes have no id of their own; the list's order (newest first) is stable per answer.
+            <tr key={`${i}-${s.at}`}>
+              <td data-label={t.colWhen}>{formatDate(s.at, lang)}</td>
+              <td data-label={t.colKind}>{s.kind === 'merchant_fee' ? t.feeTitle : t.rewardTitle}</td>
+              <td data-label={t.colFor}>{forWhom(s)}</td>
+              <td class="adm-num" data-label={t.colValue}>
+                {bpsText(t, Number(s.value))}
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
     </section>
   );
@@ -464,41 +429,37 @@ function Ledger({ version }: { version: number }) {
         <p data-testid="ledger-empty">{days === 'all' ? t.ledgerEmpty : t.ledgerEmptyPeriod(days)}</p>
       ) : null}
       {entries.length > 0 ? (
-        <Scroll label={t.ledger}>
-          <table class="adm-table" data-testid="ledger">
-            <caption class="adm-sr">{t.ledger}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colEntry}</th>
-                <th scope="col">{t.colWhen}</th>
-                <th scope="col">{t.colEntryKind}</th>
-                <th scope="col">{t.colInvoice}</th>
-                <th scope="col">{t.colLines}</th>
-                <th scope="col">{t.colMemo}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr key={e.id}>
-                  <td>{e.id}</td>
-                  <td>{formatDate(e.at, lang)}</td>
-                  <td>{t.entryKinds[e.kind] ?? e.kind}</td>
-                  <td>{e.invoice_id ?? t.none}</td>
-                  <td>
-                    <ul class="adm-lines">
-                      {e.lines.map((l) => (
-                        <li key={l.account}>
-                          <span class="adm-mono">{l.account}</span> <span class="adm-num">{money(l.amount, e.currency, lang)}</span>
-                        </li>
-                      ))}
-                    </ul>
-                  </td>
-                  <td class="adm-wrap">{e.memo ?? t.none}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label={t.ledger}
+          testId="ledger"
+          columns={[
+            { label: t.colEntry },
+            { label: t.colWhen },
+            { label: t.colEntryKind },
+            { label: t.colInvoice },
+            { label: t.colLines },
+            { label: t.colMemo },
+          ]}
+        >
+          {entries.map((e) => (
+            <tr key={e.id}>
+              <td>{e.id}</td>
+              <td>{formatDate(e.at, lang)}</td>
+              <td>{t.entryKinds[e.kind] ?? e.kind}</td>
+              <td>{e.invoice_id ?? t.none}</td>
+              <td>
+                <ul class="adm-lines">
+                  {e.lines.map((l) => (
+                    <li key={l.account}>
+                      <span class="adm-mono">{l.account}</span> <span class="adm-num">{money(l.amount, e.currency, lang)}</span>
+                    </li>
+                  ))}
+                </ul>
+              </td>
+              <td class="adm-wrap">{e.memo ?? t.none}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       <div class="adm-row">
         {cursors.length > 0 ? (

@@ -7,7 +7,7 @@ import {
   LIMITS,
 } from '@nltrade/core';
 import { useState } from 'preact/hooks';
-import { ErrorNote, formatDate, OkNote, optional, RowLabel, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
+import { ErrorNote, formatDate, OkNote, optional, RowLabel, Table, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import { Merchants } from './merchants.tsx';
 import { OneTimeSecret } from './secret.tsx';
 
@@ -54,33 +54,30 @@ export function People() {
         {users.data === null && users.loading ? <p aria-busy="true">{t.loading}</p> : null}
         {users.data !== null && list.length === 0 ? <p>{t.usersEmpty}</p> : null}
         {list.length > 0 ? (
-          <Scroll label={t.usersList}>
-            <table class="adm-table adm-stack" data-testid="users-table">
-              <caption class="adm-sr">{t.usersList}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">{t.colName}</th>
-                  <th scope="col">{t.colRole}</th>
-                  <th scope="col">{t.colAccount}</th>
-                  <th scope="col">{t.colState}</th>
-                  <th scope="col">{t.colCreated}</th>
-                  <th scope="col">{t.colActions}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((u) => (
-                  <UserRow
-                    key={u.id}
-                    u={u}
-                    busy={rowAction.busy}
-                    onToggle={() => toggle(u)}
-                    onReset={() => setResetFor(u)}
-                    onToken={() => reissue(u)}
-                  />
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table
+            label={t.usersList}
+            stack
+            testId="users-table"
+            columns={[
+              { label: t.colName },
+              { label: t.colRole },
+              { label: t.colAccount },
+              { label: t.colState },
+              { label: t.colCreated },
+              { label: t.colActions },
+            ]}
+          >
+            {list.map((u) => (
+              <UserRow
+                key={u.id}
+                u={u}
+                busy={rowAction.busy}
+                onToggle={() => toggle(u)}
+                onReset={() => setResetFor(u)}
+                onToken={() => reissue(u)}
+              />
+            ))}
+          </Table>
         ) : null}
       </section>
       {resetFor ? <ResetPassword key={resetFor.id} user={resetFor} onClose={() => setResetFor(null)} /> : null}

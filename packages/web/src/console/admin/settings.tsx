@@ -1,7 +1,7 @@
 import type { RuntimeSettingChange, RuntimeSettingView } from '@nltrade/core';
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
-import { actorText, ErrorNote, errorText, formatDate, OkNote, Scroll, useAction, useAdmin, useId, useLoad } from './common.tsx';
+import { actorText, ErrorNote, errorText, formatDate, OkNote, Table, useAction, useAdmin, useId, useLoad } from './common.tsx';
 import type { AdminStrings } from './strings.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -145,35 +145,25 @@ function SettingsHistory({ version }: { version: number }) {
       <ErrorNote error={loaded.error} />
       {loaded.data !== null && rows.length === 0 ? <p data-testid="settings-history-empty">{t.settingsHistoryEmpty}</p> : null}
       {rows.length > 0 ? (
-        <Scroll label={t.settingsHistory}>
-          <table class="adm-table adm-stack" data-testid="settings-history">
-            <caption class="adm-sr">{t.settingsHistory}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t.colWhen}</th>
-                <th scope="col">{t.settingCol}</th>
-                <th scope="col" class="adm-num">
-                  {t.colValue}
-                </th>
-                <th scope="col">{t.historyWho}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((c) => (
-                <tr key={c.id} data-testid={`settings-change-${c.id}`}>
-                  <td data-label={t.colWhen}>{formatDate(iso(c.at), lang)}</td>
-                  <td data-label={t.settingCol}>
-                    {t.settingNames[c.key] ?? c.key} <span class="adm-mono adm-hint">{c.key}</span>
-                  </td>
-                  <td class="adm-num" data-label={t.colValue}>
-                    {seconds(t, c.value)}
-                  </td>
-                  <td data-label={t.historyWho}>{actorText(t, c.actor_type, c.actor_id)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scroll>
+        <Table
+          label={t.settingsHistory}
+          stack
+          testId="settings-history"
+          columns={[{ label: t.colWhen }, { label: t.settingCol }, { label: t.colValue, num: true }, { label: t.historyWho }]}
+        >
+          {rows.map((c) => (
+            <tr key={c.id} data-testid={`settings-change-${c.id}`}>
+              <td data-label={t.colWhen}>{formatDate(iso(c.at), lang)}</td>
+              <td data-label={t.settingCol}>
+                {t.settingNames[c.key] ?? c.key} <span class="adm-mono adm-hint">{c.key}</span>
+              </td>
+              <td class="adm-num" data-label={t.colValue}>
+                {seconds(t, c.value)}
+              </td>
+              <td data-label={t.historyWho}>{actorText(t, c.actor_type, c.actor_id)}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
     </section>
   );

@@ -103,25 +103,19 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
                 {t.downloadKey}
               </a>
             </div>
-            {asking === 'rotate' ? (
-              <div class="confirm-box" data-testid="rotate-confirm">
-                <p>{t.rotateAsk}</p>
-                <div class="row-actions">
-                  <button type="button" class="btn btn-danger" disabled={busy} onClick={() => run('rotate')} data-testid="rotate-sure">
-                    {busy ? t.rotating : t.rotateSure}
-                  </button>
-                  <button type="button" class="btn" disabled={busy} onClick={() => setAsking(null)}>
-                    {t.keep}
-                  </button>
-                </div>
-              </div>
-            ) : (
-              <div class="row-actions">
-                <button type="button" class="btn" onClick={() => setAsking('rotate')} data-testid="rotate-key">
-                  {t.rotateKey}
-                </button>
-              </div>
-            )}
+            <ConfirmedAction
+              asking={asking === 'rotate'}
+              busy={busy}
+              question={t.rotateAsk}
+              start={t.rotateKey}
+              sure={busy ? t.rotating : t.rotateSure}
+              keep={t.keep}
+              testId="rotate"
+              startTestId="rotate-key"
+              onAsk={() => setAsking('rotate')}
+              onSure={() => run('rotate')}
+              onKeep={() => setAsking(null)}
+            />
           </>
         ) : (
           error === null && <p class="muted">{t.loading}</p>
@@ -142,25 +136,19 @@ export function Integration({ api, lang, t, profile, onProfile }: Props) {
             onDone={() => setToken(null)}
           />
         )}
-        {asking === 'token' ? (
-          <div class="confirm-box" data-testid="token-confirm">
-            <p>{t.tokenAsk}</p>
-            <div class="row-actions">
-              <button type="button" class="btn btn-danger" disabled={busy} onClick={() => run('token')} data-testid="token-sure">
-                {busy ? t.tokenIssuing : t.tokenSure}
-              </button>
-              <button type="button" class="btn" disabled={busy} onClick={() => setAsking(null)}>
-                {t.keep}
-              </button>
-            </div>
-          </div>
-        ) : (
-          <div class="row-actions">
-            <button type="button" class="btn" onClick={() => setAsking('token')} data-testid="new-token-start">
-              {t.newToken}
-            </button>
-          </div>
-        )}
+        <ConfirmedAction
+          asking={asking === 'token'}
+          busy={busy}
+          question={t.tokenAsk}
+          start={t.newToken}
+          sure={busy ? t.tokenIssuing : t.tokenSure}
+          keep={t.keep}
+          testId="token"
+          startTestId="new-token-start"
+          onAsk={() => setAsking('token')}
+          onSure={() => run('token')}
+          onKeep={() => setAsking(null)}
+        />
       </section>
 
       {profile && !profile.sandbox && <Sandbox api={api} lang={lang} t={t} />}
@@ -279,5 +267,46 @@ function Sandbox({ api, lang, t }: { api: ConsoleApi; lang: ConsoleLang; t: Merc
         </>
       )}
     </section>
+  );
+}
+
+/**
+ * A button for something that cannot be undone (the old key or token stops working), which
+ * first asks; `testId` names the question (`<id>-confirm`) and its yes button (`<id>-sure`).
+ */
+function ConfirmedAction(props: {
+  asking: boolean;
+  busy: boolean;
+  question: string;
+  start: string;
+  sure: string;
+  keep: string;
+  testId: string;
+  startTestId: string;
+  onAsk: () => void;
+  onSure: () => void;
+  onKeep: () => void;
+}) {
+  if (!props.asking) {
+    return (
+      <div class="row-actions">
+        <button type="button" class="btn" onClick={props.onAsk} data-testid={props.startTestId}>
+          {props.start}
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div class="confirm-box" data-testid={`${props.testId}-confirm`}>
+      <p>{props.question}</p>
+      <div class="row-actions">
+        <button type="button" class="btn btn-danger" disabled={props.busy} onClick={props.onSure} data-testid={`${props.testId}-sure`}>
+          {props.sure}
+        </button>
+        <button type="button" class="btn" disabled={props.busy} onClick={props.onKeep}>
+          {props.keep}
+        </button>
+      </div>
+    </div>
   );
 }
