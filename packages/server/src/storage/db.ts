@@ -1,7 +1,17 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type SqliteDatabase,
+  SqliteDialect,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrationsFor, StaticMigrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -37,7 +47,7 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
           oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: namedStatements(pool) }) });
     storage = { db, dialect: 'postgres', close: () => db.destroy() };
   } else {
     secureDataDir(options.dataDir);
@@ -120,6 +130,57 @@ function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
     },
   };
 }
+
+/**
+ * PostgreSQL parses and plans an unnamed statement on every run; for the short indexed
+ * statements of a request that is most of their cost (the ledger's settlement statement
+ * spends 0.4 ms of 0.7 there). Statements with parameters therefore run as named prepared
+ * statements, one per SQL text and connection, and PostgreSQL keeps their plans.
+ *
+ * Not prepared: texts without parameters (simple protocol: `begin`, DDL, several statements
+ * in one text), texts with `*` in a select list or RETURNING (a migration in another process
+ * adding a column would change the prepared result type, which PostgreSQL refuses), and
+ * texts beyond the first STATEMENT_CACHE_SIZE (IN lists of varying length make endless texts).
+ * A statement PostgreSQL refuses to re-plan anyway ("cached plan must not change result
+ * type", after a column changed type) fails that once and runs unnamed from then on.
+ */
+export function namedStatements(pool: pg.Pool): PostgresPool {
+  const names = new Map<string, string>();
+  const unnamed = new Set<string>();
+  const nameOf = (text: string): string | undefined => {
+    const known = names.get(text);
+    if (known !== undefined || unnamed.has(text)) return known;
+    if (names.size >= STATEMENT_CACHE_SIZE || STAR_LIST.test(text)) {
+      if (unnamed.size < STATEMENT_CACHE_SIZE) unnamed.add(text);
+      return undefined;
+    }
+    const name = `nl_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+    names.set(text, name);
+    return name;
+  };
+  const wrap = (client: pg.PoolClient): PostgresPoolClient =>
+    ({
+      release: (destroy?: boolean) => client.release(destroy),
+      query(textOrCursor: unknown, values?: readonly unknown[]) {
+        if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
+        const name = values && values.length > 0 ? nameOf(textOrCursor) : undefined;
+        if (name === undefined) return client.query(textOrCursor, values as unknown[]);
+        return client.query({ name, text: textOrCursor, values: values as unknown[] }).catch((err: unknown) => {
+          if ((err as { code?: string }).code === PLAN_CHANGED && names.get(textOrCursor) === name) {
+            names.delete(textOrCursor);
+            unnamed.add(textOrCursor);
+          }
+          throw err;
+        });
+      },
+    }) as unknown as PostgresPoolClient;
+  return { connect: async () => wrap(await pool.connect()), end: () => pool.end() };
+}
+
+/** `select *`, `returning *`, `t.*`: a result shape that follows the table's columns. */
+const STAR_LIST = /(?:select|returning|,)\s*(?:distinct\s+)?\*|\.\*/i;
+/** feature_not_supported: what PostgreSQL answers when a prepared statement's result type changed. */
+const PLAN_CHANGED = '0A000';
 
 export async function migrate(storage: Storage): Promise<void> {
   // Kysely looks for its bookkeeping tables in every schema unless told which one; with
