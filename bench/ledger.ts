@@ -3,11 +3,12 @@
 // LIFECYCLES (200 per round; 80 with BENCH_QUICK=1), ROUNDS (5; 3 quick), BENCH_DB (sqlite or
 // postgres; postgres needs NLTRADE_TEST_PG_URL or the test server). Each lifecycle is create →
 // accept → card → paid → confirm (`success`) through InvoiceService, as the HTTP routes call it.
-// "With" is the system as it runs (rate read from the stored setting, the ledger's hook in every
-// change: hold on accept, settlement on success, deposit gate on); "without" is an
-// InvoiceService on an identical database with the other hooks (webhooks) but not the
-// ledger's, and the configured rate. Lifecycles interleave one by one, so background load
-// falls on both alike; the ratio is the median over rounds of with ÷ without (target ≤ 1.30).
+// "With" is the system as it runs (the stored rate, kept in memory between changes; the
+// ledger's hook in every change: hold on accept, settlement on success, deposit gate on);
+// "without" is an InvoiceService on an identical database with the other hooks (webhooks) but
+// not the ledger's, and the configured rate. Both read the event log, as servers do.
+// Lifecycles interleave one by one, so background load falls on both alike; the ratio is the
+// median over rounds of with ÷ without (target ≤ 1.30).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -68,6 +69,9 @@ async function side(withLedger: boolean): Promise<Side> {
     },
   );
   const system = await createSystem(config);
+  // As a server runs it: reading the event log (and, on PostgreSQL, listening on its channels,
+  // which lets the stored rate be kept in memory between changes).
+  await system.eventLog.start();
   const merchantId = (await system.merchants.create('Bench shop')).merchantId;
   const traderId = (await system.accounts.create('trader', 'Bench trader')).id;
   await system.ledger.deposit(traderId, '100000000.00', { type: 'admin', id: null });

@@ -2,6 +2,7 @@ import { type Action, type ActorType, type InvoiceEvent, isStatus } from '@nltra
 import { type Kysely, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import type { EventBus } from './events.ts';
+import { CACHE_CHANNEL, type Freshness } from './storage/freshness.ts';
 import type { Dialect } from './storage/migrations.ts';
 import type { Database, InvoiceHistoryTable, InvoicesTable } from './storage/schema.ts';
 
@@ -22,6 +23,8 @@ export interface EventLogOptions {
   /** Rows read per query; a reader that falls behind reads again at once. */
   batchSize?: number;
   onError?: (err: unknown) => void;
+  /** Told, on PostgreSQL, what other processes announce on CACHE_CHANNEL and whether it can hear them. */
+  freshness?: Freshness;
 }
 
 /** A history row with the invoice's UID and merchant: one whole event. */
@@ -64,6 +67,7 @@ export class EventLog {
   readonly #gapTimeoutMs: number;
   readonly #batchSize: number;
   readonly #onError: (err: unknown) => void;
+  readonly #freshness: Freshness | undefined;
 
   /** Every id at or below this has been published or given up on. */
   #lowWater = 0;
@@ -92,6 +96,7 @@ export class EventLog {
     this.#gapTimeoutMs = options.gapTimeoutMs ?? 30_000;
     this.#batchSize = options.batchSize ?? 500;
     this.#onError = options.onError ?? (() => {});
+    this.#freshness = options.freshness;
   }
 
   /**
@@ -155,6 +160,7 @@ export class EventLog {
     await this.#notifying;
     const client = this.#listener;
     this.#listener = undefined;
+    this.#freshness?.hearing(false);
     await client?.end().catch(() => {});
   }
 
@@ -258,6 +264,7 @@ export class EventLog {
     const lost = (err?: unknown) => {
       if (this.#listener !== client) return;
       this.#listener = undefined;
+      this.#freshness?.hearing(false);
       if (err) this.#onError(err);
       client.end().catch(() => {});
       if (!this.#running) return;
@@ -274,12 +281,15 @@ export class EventLog {
     client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (msg.channel === EVENT_CHANNEL) void this.readNow();
+      else if (msg.channel === CACHE_CHANNEL) this.#freshness?.changed(msg.payload);
     });
     this.#listener = client;
     try {
       await client.connect();
       await client.query(`LISTEN ${EVENT_CHANNEL}`);
+      await client.query(`LISTEN ${CACHE_CHANNEL}`);
       this.#listenRetryMs = 250;
+      if (this.#listener === client) this.#freshness?.hearing(true);
     } catch (err) {
       // Not fatal: polling carries on, and `lost` keeps trying to listen again.
       lost(err);

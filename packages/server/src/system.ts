@@ -19,6 +19,7 @@ import { RuntimeSettingsService } from './services/runtime-settings.ts';
 import { SessionService } from './services/sessions.ts';
 import { WebhookService } from './services/webhooks.ts';
 import { openStorage, type Storage, secureDataDir } from './storage/db.ts';
+import { Freshness } from './storage/freshness.ts';
 
 /** Everything a server process (or an admin command) works with, without the HTTP layer. */
 export interface System {
@@ -70,7 +71,9 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bus = new EventBus();
   const log = options.logger ?? silentLogger();
+  const freshness = new Freshness(storage.dialect, storage.dataVersion);
   const eventLog = new EventLog(storage.db, bus, storage.dialect, config.databaseUrl, {
+    freshness,
     onError: (err) => log.error({ err }, 'event log error'),
   });
   const merchants = new MerchantService(storage.db, clock, masterKey, config.rsaKeyBits, config.rsaKeyPrimes);
@@ -89,6 +92,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
       traderRewardBps: config.traderRewardBps,
       requireTraderDeposit: config.requireTraderDeposit,
       rate: config.rate,
+      freshness,
     },
     storage.dialect,
   );
@@ -104,7 +108,7 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
     timeoutsOf: () => runtimeSettings.timeouts(),
     publicUrl: config.publicUrl,
   });
-  const webhooks = new WebhookService(storage.db, clock, masterKey, { allowPrivate: config.webhookAllowPrivate });
+  const webhooks = new WebhookService(storage.db, clock, masterKey, { allowPrivate: config.webhookAllowPrivate, freshness });
   invoices.onChange(webhooks.hook);
   invoices.onChange(ledger.hook);
   const metrics = new Metrics(log);

@@ -145,7 +145,7 @@ for (const kind of await dbKinds()) {
         await c.connect();
         try {
           const killed = await c.query(
-            `select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'LISTEN nltrade_events%' and pid <> pg_backend_pid()`,
+            `select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'LISTEN nltrade_%' and pid <> pg_backend_pid()`,
           );
           assert.ok((killed.rowCount ?? 0) >= 1, 'a LISTEN connection was found and killed');
         } finally {
@@ -160,7 +160,7 @@ for (const kind of await dbKinds()) {
         for (;;) {
           const probe = new pg.Client({ connectionString: PG_URL });
           await probe.connect();
-          const r = await probe.query(`select count(*)::int as n from pg_stat_activity where query ilike 'LISTEN nltrade_events%'`);
+          const r = await probe.query(`select count(*)::int as n from pg_stat_activity where query ilike 'LISTEN nltrade_%'`);
           await probe.end();
           if ((r.rows[0] as { n: number }).n >= 1) break;
           if (Date.now() > deadline) assert.fail('the server never listened again');

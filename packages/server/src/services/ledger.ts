@@ -22,6 +22,7 @@ import {
 } from '@nltrade/core';
 import { type CompiledQuery, type Kysely, type QueryResult, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
+import type { Freshness, Memo } from '../storage/freshness.ts';
 import type { Dialect } from '../storage/migrations.ts';
 import type { Database } from '../storage/schema.ts';
 import type { ChangeHook, CommittingChange } from './invoices.ts';
@@ -36,6 +37,8 @@ export interface LedgerSettings {
   readonly requireTraderDeposit: boolean;
   /** NLTRADE_RATE: the rate until one is stored. */
   readonly rate: string;
+  /** Keeps the stored settings in memory while they are known unchanged; absent: read every time. */
+  readonly freshness?: Freshness;
 }
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -168,12 +171,15 @@ export class LedgerService {
   readonly #ids = new Map<string, number>();
 
   readonly #dialect: Dialect;
+  /** Stored settings by kind and owner: read on every invoice created, written a few times a year. */
+  readonly #stored: Memo<string | undefined> | undefined;
 
   constructor(db: Kysely<Database>, clock: Clock, settings: LedgerSettings, dialect: Dialect = 'sqlite') {
     this.#db = db;
     this.#dialect = dialect;
     this.#clock = clock;
     this.#settings = settings;
+    this.#stored = settings.freshness?.memo('ledger_settings');
   }
 
   get currency(): string {
@@ -491,23 +497,26 @@ export class LedgerService {
   }
 
   async #setting(db: Db, kind: SettingChange['kind'], ownerId: string): Promise<string | undefined> {
-    const { rows } = await this.#run<{ value: string }>(
-      db,
-      'setting',
-      () =>
-        db
-          .selectFrom('ledger_settings')
-          .select('value')
-          .where('kind', '=', marker<SettingChange['kind']>('kind'))
-          .where('owner_id', 'in', [marker<string>('owner'), ''])
-          // The owner's own value first ('' sorts before any id), then the newest.
-          .orderBy('owner_id', 'desc')
-          .orderBy('id', 'desc')
-          .limit(1)
-          .compile(),
-      { kind, owner: ownerId },
-    );
-    return rows[0]?.value;
+    const read = async () => {
+      const { rows } = await this.#run<{ value: string }>(
+        db,
+        'setting',
+        () =>
+          db
+            .selectFrom('ledger_settings')
+            .select('value')
+            .where('kind', '=', marker<SettingChange['kind']>('kind'))
+            .where('owner_id', 'in', [marker<string>('owner'), ''])
+            // The owner's own value first ('' sorts before any id), then the newest.
+            .orderBy('owner_id', 'desc')
+            .orderBy('id', 'desc')
+            .limit(1)
+            .compile(),
+        { kind, owner: ownerId },
+      );
+      return rows[0]?.value;
+    };
+    return this.#stored ? this.#stored.get(`${kind}\u0000${ownerId}`, read) : read();
   }
 
   /**
@@ -567,10 +576,14 @@ export class LedgerService {
 
   async #saveSetting(kind: SettingChange['kind'], ownerId: string | null, value: string, actor: Actor): Promise<SettingChange> {
     const at = this.#clock.now();
-    await this.#db
-      .insertInto('ledger_settings')
-      .values({ kind, owner_id: ownerId ?? '', value, actor_type: actor.type, actor_id: actor.id, at })
-      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('ledger_settings')
+        .values({ kind, owner_id: ownerId ?? '', value, actor_type: actor.type, actor_id: actor.id, at })
+        .execute();
+      await this.#settings.freshness?.announce(trx, 'ledger_settings');
+    });
+    this.#settings.freshness?.changed('ledger_settings');
     return { kind, ownerId, value, at, actorType: actor.type, actorId: actor.id };
   }
 

@@ -21,6 +21,7 @@ import {
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
+import type { Freshness, Memo } from '../storage/freshness.ts';
 import type { Database, InvoiceHistoryTable, WebhookDeliveriesTable, WebhookEndpointsTable } from '../storage/schema.ts';
 import { type LookupAll, refuseUrl, resolvePublic, WebhookRefused } from '../workers/webhook-http.ts';
 import type { ChangeHook, CommittingChange } from './invoices.ts';
@@ -35,7 +36,12 @@ const REGISTRATION_LOOKUP_MS = 3000;
 
 export interface WebhookSettings {
   readonly allowPrivate: boolean;
+  /** Keeps each merchant's enabled endpoints in memory while they are known unchanged; absent: read on every change. */
+  readonly freshness?: Freshness;
 }
+
+/** What an invoice change needs to know of an endpoint to queue a delivery. */
+type Subscriber = { id: string; events: string | null };
 
 type EndpointRow = Selectable<WebhookEndpointsTable>;
 type DeliveryRow = Selectable<WebhookDeliveriesTable>;
@@ -148,6 +154,7 @@ export class WebhookService {
   readonly #clock: Clock;
   readonly #masterKey: MasterKey;
   readonly #settings: WebhookSettings;
+  readonly #subscribers: Memo<Subscriber[]> | undefined;
   readonly #onQueued = new Set<() => void>();
   /** Event ids whose change queued deliveries here, and when (see takeQueued). */
   readonly #queuedEvents = new Map<number, number>();
@@ -158,6 +165,33 @@ export class WebhookService {
     this.#clock = clock;
     this.#masterKey = masterKey;
     this.#settings = settings;
+    this.#subscribers = settings.freshness?.memo('webhook_endpoints');
+  }
+
+  /**
+   * Inside a transaction that adds an endpoint, removes one or changes its status or events:
+   * every process forgets the merchants' endpoints it kept (`endpointsChanged` after commit).
+   */
+  async announceEndpoints(trx: Transaction<Database>): Promise<void> {
+    await this.#settings.freshness?.announce(trx, 'webhook_endpoints');
+  }
+
+  /** After such a transaction committed: this process forgets at once. */
+  endpointsChanged(): void {
+    this.#settings.freshness?.changed('webhook_endpoints');
+  }
+
+  /** A merchant's enabled endpoints (their ids and wanted events), as every invoice change asks. */
+  async #enabledEndpoints(db: Kysely<Database> | Transaction<Database>, merchantId: string): Promise<Subscriber[]> {
+    const read = (): Promise<Subscriber[]> =>
+      db
+        .selectFrom('webhook_endpoints')
+        .select(['id', 'events'])
+        .where('merchant_id', '=', Number(merchantId))
+        .where('status', '=', 'enabled')
+        .where('deleted_at', 'is', null)
+        .execute();
+    return this.#subscribers ? this.#subscribers.get(merchantId, read) : read();
   }
 
   get allowPrivate(): boolean {
@@ -180,13 +214,7 @@ export class WebhookService {
   readonly hook: ChangeHook = async (trx: Transaction<Database>, change: CommittingChange) => {
     // The same rule the event's body is built with (an amount change is `changeAmount`).
     const type = webhookEventTypeOf(change.action);
-    const endpoints = await trx
-      .selectFrom('webhook_endpoints')
-      .select(['id', 'events'])
-      .where('merchant_id', '=', Number(change.invoice.merchantId))
-      .where('status', '=', 'enabled')
-      .where('deleted_at', 'is', null)
-      .execute();
+    const endpoints = await this.#enabledEndpoints(trx, change.invoice.merchantId);
     const wanted = endpoints.filter((e) => subscribes(e.events, type));
     if (wanted.length === 0) return;
     this.#markQueued(change.eventId);
@@ -255,23 +283,28 @@ export class WebhookService {
     const id = newEndpointId();
     const secret = newSecret();
     const now = this.#clock.now();
-    const row = await this.#db
-      .insertInto('webhook_endpoints')
-      .values({
-        id,
-        merchant_id: Number(merchantId),
-        url,
-        events: events === null ? null : JSON.stringify(events),
-        secret_enc: this.#masterKey.encrypt(secret, secretContext(id)),
-        previous_secret_enc: null,
-        previous_secret_expires_at: null,
-        status: 'enabled',
-        failing_since: null,
-        created_at: now,
-        deleted_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const row = await this.#db.transaction().execute(async (trx) => {
+      const inserted = await trx
+        .insertInto('webhook_endpoints')
+        .values({
+          id,
+          merchant_id: Number(merchantId),
+          url,
+          events: events === null ? null : JSON.stringify(events),
+          secret_enc: this.#masterKey.encrypt(secret, secretContext(id)),
+          previous_secret_enc: null,
+          previous_secret_expires_at: null,
+          status: 'enabled',
+          failing_since: null,
+          created_at: now,
+          deleted_at: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await this.announceEndpoints(trx);
+      return inserted;
+    });
+    this.endpointsChanged();
     return endpointView(row, now, secret);
   }
 
@@ -321,7 +354,9 @@ export class WebhookService {
         .where('endpoint_id', '=', id)
         .where('status', '=', 'pending')
         .execute();
+      await this.announceEndpoints(trx);
     });
+    this.endpointsChanged();
   }
 
   /**
@@ -331,13 +366,18 @@ export class WebhookService {
    */
   async enable(merchantId: string, id: string): Promise<WebhookEndpointView> {
     await this.#own(merchantId, id);
-    const updated = await this.#db
-      .updateTable('webhook_endpoints')
-      .set({ status: 'enabled', failing_since: null })
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const updated = await this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('webhook_endpoints')
+        .set({ status: 'enabled', failing_since: null })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await this.announceEndpoints(trx);
+      return row;
+    });
+    this.endpointsChanged();
     return endpointView(updated, this.#clock.now());
   }
 

@@ -19,6 +19,8 @@ import type { Database } from './schema.ts';
 export interface Storage {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** SQLite: `PRAGMA data_version` of this connection, which moves when another connection commits. */
+  readonly dataVersion?: () => number;
   close(): Promise<void>;
 }
 
@@ -59,7 +61,12 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
-    storage = { db, dialect: 'sqlite', close: () => db.destroy() };
+    storage = {
+      db,
+      dialect: 'sqlite',
+      dataVersion: () => Number(sqlite.pragma('data_version', { simple: true })),
+      close: () => db.destroy(),
+    };
   }
   try {
     await migrate(storage);

@@ -450,6 +450,8 @@ export class WebhookDeliverer {
         .where('status', '=', 'pending')
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', wallNow)]))
         .execute();
+      await this.#webhooks.announceEndpoints(trx);
     });
+    this.#webhooks.endpointsChanged();
   }
 }
