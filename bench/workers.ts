@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { constants, publicEncrypt } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
+import { OPENED_ENVELOPES } from '../packages/server/src/legacy/api.ts';
 import { testSystem } from '../packages/server/test/support/system.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -21,11 +22,17 @@ const ts = await testSystem('postgres', { rsaKeyBits: Number(BITS) });
 const { merchantId, accessToken } = await ts.system.merchants.create('Bench shop');
 const invoice = await ts.system.invoices.create(merchantId, { title: 'bench', price: '100' });
 const pem = await ts.system.merchants.currentPublicPem(merchantId);
-const data = publicEncrypt(
-  { key: pem, padding: constants.RSA_PKCS1_PADDING },
-  Buffer.from(JSON.stringify({ type: 'get', uid_link: invoice.uid, verificationWord: 'bandasosamba' })),
-).toString('base64');
-const body = JSON.stringify({ data, access_token: accessToken });
+// Distinct envelopes, more than a process keeps opened, sent in turn: every request is decrypted.
+const bodies = Array.from({ length: 2 * OPENED_ENVELOPES }, () =>
+  JSON.stringify({
+    data: publicEncrypt(
+      { key: pem, padding: constants.RSA_PKCS1_PADDING },
+      Buffer.from(JSON.stringify({ type: 'get', uid_link: invoice.uid, verificationWord: 'bandasosamba' })),
+    ).toString('base64'),
+    access_token: accessToken,
+  }),
+);
+let next = 0;
 
 async function start(workers: number): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--workers', String(workers), '--data', ts.dataDir], {
@@ -73,7 +80,7 @@ async function load(url: string, seconds: number): Promise<number> {
         failed++;
         resolve();
       });
-      req.end(body);
+      req.end(bodies[next++ % bodies.length]);
     });
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {

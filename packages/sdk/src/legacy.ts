@@ -21,6 +21,9 @@ export interface LegacyCreateOptions {
 
 const TOO_OLD = ERROR_CATALOG.KEY_TOO_OLD.message;
 
+/** Sealed `get` envelopes kept per client (one per invoice being polled). */
+const SEALED_GETS = 1024;
+
 /**
  * A client of the NL-Trade Remote Invoice API (the RSA-enveloped legacy protocol), for
  * Node.js. Unlike the original reference client it caches the public key and fetches it
@@ -40,6 +43,8 @@ export class RemoteInvoiceClient {
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   #key: Promise<string> | undefined;
+  /** `get` envelopes by UID, with the key they were sealed for (see `get`). */
+  readonly #sealed = new Map<string, { pem: string; data: string }>();
 
   constructor(options: RemoteInvoiceClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -83,7 +88,10 @@ export class RemoteInvoiceClient {
   }
 
   /**
-   * Reads one invoice.
+   * Reads one invoice. Polling the same invoice sends the same envelope each time (sealed
+   * once per key): the server then answers from the envelopes it has already opened, with no
+   * RSA operation on either side. The request is the same either way, and anyone who could
+   * see the envelope could already send it again.
    *
    * @example
    * ```ts
@@ -91,7 +99,7 @@ export class RemoteInvoiceClient {
    * ```
    */
   async get(uid: string): Promise<LegacyInvoice> {
-    const data = await this.call<LegacyInvoiceList>({ type: 'get', uid_link: uid });
+    const data = await this.#withKey((pem) => this.#send<LegacyInvoiceList>(pem, { type: 'get', uid_link: uid }, uid));
     const invoice = data.invoice[0];
     if (!invoice) throw new NlTradeError('BAD_RESPONSE', 200, 'The server returned no invoice');
     return invoice;
@@ -143,25 +151,40 @@ export class RemoteInvoiceClient {
    * ```
    */
   async call<T = unknown>(request: Record<string, unknown>): Promise<T> {
+    return this.#withKey((pem) => this.#send<T>(pem, request));
+  }
+
+  /** Runs `send` with the current key; on "Your key is too old", once more with a fresh one. */
+  async #withKey<T>(send: (pem: string) => Promise<T>): Promise<T> {
     try {
-      return await this.#send<T>(await this.publicKey(), request);
+      return await send(await this.publicKey());
     } catch (err) {
       if (!(err instanceof NlTradeError) || err.message !== TOO_OLD) throw err;
       this.#key = undefined;
-      return this.#send<T>(await this.publicKey(), request);
+      this.#sealed.clear();
+      return send(await this.publicKey());
     }
   }
 
-  async #send<T>(pem: string, request: Record<string, unknown>): Promise<T> {
-    const plaintext = Buffer.from(JSON.stringify({ ...request, verificationWord: VERIFICATION_WORD }), 'utf8');
-    let data: string;
-    try {
-      data = publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_PADDING }, plaintext).toString('base64');
-    } catch {
-      throw new NlTradeError('REQUEST_TOO_LARGE', 0, `The request (${plaintext.length} bytes) does not fit one RSA block of this key`);
+  /** Seals `request` for `pem` and posts it; with `reuse`, the envelope is kept under that name for the next identical call. */
+  async #send<T>(pem: string, request: Record<string, unknown>, reuse?: string): Promise<T> {
+    const kept = reuse === undefined ? undefined : this.#sealed.get(reuse);
+    const data = kept?.pem === pem ? kept.data : this.#seal(pem, request);
+    if (reuse !== undefined && kept?.data !== data) {
+      if (this.#sealed.size >= SEALED_GETS) this.#sealed.clear();
+      this.#sealed.set(reuse, { pem, data });
     }
     const json = await this.#post('/method/RemoteInvoiceApi', 'application/json', JSON.stringify({ data, access_token: this.#token }));
     return (json as { response?: { data?: T } }).response?.data as T;
+  }
+
+  #seal(pem: string, request: Record<string, unknown>): string {
+    const plaintext = Buffer.from(JSON.stringify({ ...request, verificationWord: VERIFICATION_WORD }), 'utf8');
+    try {
+      return publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_PADDING }, plaintext).toString('base64');
+    } catch {
+      throw new NlTradeError('REQUEST_TOO_LARGE', 0, `The request (${plaintext.length} bytes) does not fit one RSA block of this key`);
+    }
   }
 
   async #fetchKey(): Promise<string> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError, type LegacyCreated, type LegacyInvoiceList } from '@nltrade/core';
 import type { MerchantAuth } from '../services/merchants.ts';
 import type { System } from '../system.ts';
@@ -21,10 +22,44 @@ function currentKey(auth: MerchantAuth): number[] {
   return key?.state === 'current' ? [key.id] : [];
 }
 
+/** Envelopes kept opened per process: the invoices merchants poll at one time, with room to spare. */
+export const OPENED_ENVELOPES = 4096;
+
+/**
+ * Requests already decrypted, by merchant, key and ciphertext. A merchant's backend polls an
+ * invoice with `get` until it ends; a client that sends the same envelope again for the same
+ * request (as @nltrade/sdk does for `get`) then costs no RSA operation, which is most of what
+ * a call costs the server. Only envelopes opened with the merchant's current key, after its
+ * token was checked, are kept: after a rotation the same envelope is "too old" again, and
+ * another merchant's token never matches the key. Resending an envelope was always possible
+ * (the protocol has no nonce); answering it from here changes no answer. Oldest out first.
+ */
+class OpenedEnvelopes {
+  readonly #requests = new Map<string, string>();
+
+  static key(merchantId: string, keyId: number, ciphertext: Uint8Array): string {
+    return `${merchantId}:${keyId}:${createHash('sha256').update(ciphertext).digest('base64')}`;
+  }
+
+  get(key: string): LegacyRequest | undefined {
+    const json = this.#requests.get(key);
+    return json === undefined ? undefined : (JSON.parse(json) as LegacyRequest);
+  }
+
+  set(key: string, request: LegacyRequest): void {
+    if (this.#requests.size >= OPENED_ENVELOPES) {
+      const oldest = this.#requests.keys().next();
+      if (!oldest.done) this.#requests.delete(oldest.value);
+    }
+    this.#requests.set(key, JSON.stringify(request));
+  }
+}
+
 /** The NL-Trade Remote Invoice API (protocol §3, §4) on top of the services. */
 export class LegacyApi {
   readonly #system: System;
   readonly #reads: LegacyReads;
+  readonly #opened = new OpenedEnvelopes();
 
   constructor(system: System) {
     this.#system = system;
@@ -48,8 +83,13 @@ export class LegacyApi {
     const ciphertext = ciphertextOf(body);
     // The pool queues per merchant (a merchant beyond its bound gets UNAVAILABLE, no one else).
     const merchantId = found.merchant.id;
+    const current = currentKey(found)[0];
+    const openedKey = current === undefined ? undefined : OpenedEnvelopes.key(merchantId, current, ciphertext);
+    const opened = openedKey === undefined ? undefined : this.#opened.get(openedKey);
+    if (opened) return this.#dispatch(merchantId, opened, clientIp, found.merchant.sandbox);
     // A valid request costs one RSA operation; only a failure pays for the retired keys.
     let outcome = await rsa.decrypt(merchantId, currentKey(found), ciphertext);
+    if (outcome.request !== null && openedKey !== undefined) this.#opened.set(openedKey, outcome.request);
     if (outcome.request === null) {
       // The key list may be up to a second old: a key rotated on another node meanwhile is
       // the client's new current key. Whether the list changed is no secret of the request.
