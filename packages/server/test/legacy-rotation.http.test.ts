@@ -39,5 +39,19 @@ for (const kind of await dbKinds()) {
       assert.equal(stale.http, 400);
       assert.equal(stale.json.message, 'Your key is too old');
     });
+
+    test('a token reissued by another process is refused here within a second, on both APIs', async () => {
+      const { merchantId, accessToken } = await l.ts.system.merchants.create('Reissued elsewhere');
+      const v1 = () => fetch(`${l.url}/v1/invoices`, { headers: { authorization: `Bearer ${accessToken}` } }).then((r) => r.status);
+      const legacy = new ReferenceClient(l.url, accessToken);
+      assert.equal(await v1(), 200);
+      const key = await legacy.fetchPublicKey();
+      const fresh = await other.merchants.reissueToken(merchantId);
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(await v1(), 401);
+      assert.equal((await legacy.callWithKey(key, { type: 'get', uid_link: 'x' })).http, 401);
+      const renewed = await fetch(`${l.url}/v1/invoices`, { headers: { authorization: `Bearer ${fresh}` } });
+      assert.equal(renewed.status, 200);
+    });
   });
 }
