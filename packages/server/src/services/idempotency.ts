@@ -32,10 +32,11 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@nltrade/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
 import { merchantOf } from '../http/auth.ts';
+import { CompiledQueries, param, paramsOf } from '../storage/compiled.ts';
 import type { Dialect } from '../storage/migrations.ts';
-import type { Database } from '../storage/schema.ts';
+import type { Database, IdempotencyKeysTable } from '../storage/schema.ts';
 import type { System } from '../system.ts';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -108,6 +109,7 @@ export class IdempotencyStore {
   readonly #dialect: Dialect;
   readonly #now: () => number;
   readonly #ttlMs: number;
+  readonly #queries = new CompiledQueries();
   #lastSweep = 0;
 
   constructor(db: Kysely<Database>, dialect: Dialect, now: () => number, ttlSeconds: number) {
@@ -127,23 +129,31 @@ export class IdempotencyStore {
     // INSERT tried again; a racing claimer that wins that second INSERT is simply "in use".
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.#now();
-      const inserted = await this.#lazily((db) =>
-        db
-          .insertInto('idempotency_keys')
-          .values({
-            merchant_id: merchant,
-            key,
-            request_hash: hash,
-            state: 'running',
-            response_status: null,
-            response_body: null,
-            created_at: now,
-            expires_at: now + RUNNING_LEASE_MS,
-          })
-          .onConflict((oc) => oc.columns(['merchant_id', 'key']).doNothing())
-          .returning('key')
-          .executeTakeFirst(),
+      const claim: Insertable<IdempotencyKeysTable> = {
+        merchant_id: merchant,
+        key,
+        request_hash: hash,
+        state: 'running',
+        response_status: null,
+        response_body: null,
+        created_at: now,
+        expires_at: now + RUNNING_LEASE_MS,
+      };
+      const { rows: claimed } = await this.#lazily((db) =>
+        this.#queries.run<{ key: string }>(
+          db,
+          'claim',
+          () =>
+            db
+              .insertInto('idempotency_keys')
+              .values(paramsOf(claim))
+              .onConflict((oc) => oc.columns(['merchant_id', 'key']).doNothing())
+              .returning('key')
+              .compile(),
+          claim,
+        ),
       );
+      const inserted = claimed[0];
       if (inserted) {
         this.#maybeSweep(now);
         return { kind: 'claimed', claimedAt: now };
@@ -182,16 +192,27 @@ export class IdempotencyStore {
     db: Kysely<Database> = this.#db,
   ): Promise<boolean> {
     const now = this.#now();
-    const result = await db
-      .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: status, response_body: body, expires_at: now + this.#ttlMs })
-      .where('merchant_id', '=', Number(merchantId))
-      .where('key', '=', key)
-      .where('request_hash', '=', hash)
-      .where('state', '=', 'running')
-      .$if(claimedAt !== undefined, (q) => q.where('created_at', '=', claimedAt as number))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    const result = await this.#queries.run(
+      db,
+      claimedAt === undefined ? 'finish' : 'finish-claimed',
+      () =>
+        db
+          .updateTable('idempotency_keys')
+          .set({
+            state: 'done',
+            response_status: param<number>('status'),
+            response_body: param<string>('body'),
+            expires_at: param<number>('expires'),
+          })
+          .where('merchant_id', '=', param<number>('merchant'))
+          .where('key', '=', param<string>('key'))
+          .where('request_hash', '=', param<string>('hash'))
+          .where('state', '=', 'running')
+          .$if(claimedAt !== undefined, (q) => q.where('created_at', '=', param<number>('claimedAt')))
+          .compile(),
+      { status, body, expires: now + this.#ttlMs, merchant: Number(merchantId), key, hash, claimedAt },
+    );
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
   /** Lets the key be used again (the request failed in a way a retry may fix). */

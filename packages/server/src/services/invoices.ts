@@ -23,11 +23,12 @@ import {
   type Timeouts,
   transition,
 } from '@nltrade/core';
-import type { Kysely, Transaction } from 'kysely';
+import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { EventLog } from '../event-log.ts';
 import type { EventBus } from '../events.ts';
-import type { Database, HistoryRow, InvoiceRow } from '../storage/schema.ts';
+import { CompiledQueries, param, paramsOf } from '../storage/compiled.ts';
+import type { Database, HistoryRow, InvoiceHistoryTable, InvoiceRow, InvoicesTable } from '../storage/schema.ts';
 import { merchantInvoiceView } from '../views.ts';
 import type { TimeoutSettings } from './runtime-settings.ts';
 import { newUid } from './tokens.ts';
@@ -235,12 +236,24 @@ function assertKey(key: unknown, numbers: boolean | undefined): string {
   return assertUid(key);
 }
 
+/** An invoice row with one of its history rows (`getWithHistory`). */
+type HistoryJoinRow = InvoiceRow & {
+  h_at: HistoryRow['at'];
+  h_version: HistoryRow['version'];
+  h_status: HistoryRow['status'];
+  h_note: HistoryRow['note'];
+  h_action: HistoryRow['action'];
+  h_actor_type: HistoryRow['actor_type'];
+  h_actor_id: HistoryRow['actor_id'];
+};
+
 /**
  * Invoices: load, apply a transition from core, save with a compare-and-set on `version`
  * together with the history entry, then publish exactly one event.
  */
 export class InvoiceService {
   readonly #db: Kysely<Database>;
+  readonly #queries = new CompiledQueries();
   readonly #bus: EventBus;
   readonly #clock: Clock;
   readonly #settings: InvoiceSettings;
@@ -304,52 +317,60 @@ export class InvoiceService {
     const uid = newUid();
     const rate = this.#settings.rateOf ? await this.#settings.rateOf(merchantId) : this.#settings.rate;
     const row = await this.#db.transaction().execute(async (trx) => {
-      const inserted = await trx
-        .insertInto('invoices')
-        .values({
-          uid,
-          merchant_id: Number(merchantId),
-          trader_id: null,
-          title,
-          send_minor: sendMinor,
-          recive_minor: convertAtRate(sendMinor, rate),
-          rate,
-          card: null,
-          status: start.status,
-          version: 1,
-          ip: null,
-          payment_timeout: paymentTimeout,
-          created_at: now,
-          updated_at: now,
-          accepted_at: null,
-          paid_at: null,
-          deadline_at: start.deadlineAt,
-          approve_photo: null,
-          trader_change_price: null,
-          resolution: null,
-          return_url: returnUrl,
-          metadata: Object.keys(metadata).length > 0 ? JSON.stringify(metadata) : null,
-          sandbox: input.sandbox ? 1 : 0,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const values: Insertable<InvoicesTable> = {
+        uid,
+        merchant_id: Number(merchantId),
+        trader_id: null,
+        title,
+        send_minor: sendMinor,
+        recive_minor: convertAtRate(sendMinor, rate),
+        rate,
+        card: null,
+        status: start.status,
+        version: 1,
+        ip: null,
+        payment_timeout: paymentTimeout,
+        created_at: now,
+        updated_at: now,
+        accepted_at: null,
+        paid_at: null,
+        deadline_at: start.deadlineAt,
+        approve_photo: null,
+        trader_change_price: null,
+        resolution: null,
+        return_url: returnUrl,
+        metadata: Object.keys(metadata).length > 0 ? JSON.stringify(metadata) : null,
+        sandbox: input.sandbox ? 1 : 0,
+      };
+      const { rows: insertedRows } = await this.#queries.run<InvoiceRow>(
+        trx,
+        'create',
+        () => trx.insertInto('invoices').values(paramsOf(values)).returningAll().compile(),
+        values,
+      );
+      const inserted = insertedRows[0];
+      if (!inserted) throw new Error('The new invoice was not returned');
       const created = toInvoice(inserted);
-      const event = await trx
-        .insertInto('invoice_history')
-        .values({
-          invoice_id: inserted.id,
-          version: 1,
-          at: now,
-          status: start.status,
-          from_status: null,
-          note: start.note,
-          action: 'create',
-          actor_type: actor.type,
-          actor_id: actor.id,
-          payload: this.#payload(created),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const history: Insertable<InvoiceHistoryTable> = {
+        invoice_id: inserted.id,
+        version: 1,
+        at: now,
+        status: start.status,
+        from_status: null,
+        note: start.note,
+        action: 'create',
+        actor_type: actor.type,
+        actor_id: actor.id,
+        payload: this.#payload(created),
+      };
+      const { rows: events } = await this.#queries.run<{ id: number | string }>(
+        trx,
+        'create-history',
+        () => trx.insertInto('invoice_history').values(paramsOf(history)).returning('id').compile(),
+        history,
+      );
+      const event = events[0];
+      if (!event) throw new Error('The history row was not returned');
       this.#log.claim(Number(event.id));
       await this.#runHooks(trx, {
         eventId: Number(event.id),
@@ -415,22 +436,28 @@ export class InvoiceService {
   /** The invoice with its history in one query (the legacy `get` hot path). */
   async getWithHistory(uid: unknown, merchantId?: string): Promise<{ invoice: Invoice; history: HistoryEntry[] }> {
     assertUid(uid);
-    const rows = await this.#db
-      .selectFrom('invoices')
-      .innerJoin('invoice_history as h', 'h.invoice_id', 'invoices.id')
-      .selectAll('invoices')
-      .select([
-        'h.at as h_at',
-        'h.version as h_version',
-        'h.status as h_status',
-        'h.note as h_note',
-        'h.action as h_action',
-        'h.actor_type as h_actor_type',
-        'h.actor_id as h_actor_id',
-      ])
-      .where('invoices.uid', '=', uid as string)
-      .orderBy('h.version', 'asc')
-      .execute();
+    const { rows } = await this.#queries.run<HistoryJoinRow>(
+      this.#db,
+      'with-history',
+      () =>
+        this.#db
+          .selectFrom('invoices')
+          .innerJoin('invoice_history as h', 'h.invoice_id', 'invoices.id')
+          .selectAll('invoices')
+          .select([
+            'h.at as h_at',
+            'h.version as h_version',
+            'h.status as h_status',
+            'h.note as h_note',
+            'h.action as h_action',
+            'h.actor_type as h_actor_type',
+            'h.actor_id as h_actor_id',
+          ])
+          .where('invoices.uid', '=', param<string>('uid'))
+          .orderBy('h.version', 'asc')
+          .compile(),
+      { uid },
+    );
     const first = rows[0];
     if (!first || (merchantId !== undefined && String(first.merchant_id) !== merchantId)) throw new AppError('INVOICE_NOT_FOUND');
     return {

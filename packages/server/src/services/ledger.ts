@@ -20,8 +20,9 @@ import {
   parseRate,
   splitSettlement,
 } from '@nltrade/core';
-import { type CompiledQuery, type Kysely, type QueryResult, sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
+import { CompiledQueries, param } from '../storage/compiled.ts';
 import type { Freshness, Memo } from '../storage/freshness.ts';
 import type { Dialect } from '../storage/migrations.ts';
 import type { Database } from '../storage/schema.ts';
@@ -136,8 +137,6 @@ export interface EntryQuery {
 const OWNER_RE = /^[1-9]\d{0,17}$/;
 
 /** Stands for a parameter of a query compiled once (see LedgerService.#run). */
-const MARK = '\u0000ledger:';
-const marker = <T = unknown>(name: string): T => `${MARK}${name}` as T;
 
 /**
  * An invoice's holds per trader, from its own entries. On PostgreSQL the lines are read per
@@ -166,7 +165,7 @@ export class LedgerService {
   readonly #db: Kysely<Database>;
   readonly #clock: Clock;
   readonly #settings: LedgerSettings;
-  readonly #compiled = new Map<string, CompiledQuery>();
+  readonly #queries = new CompiledQueries();
   /** Account ids by currency and code: accounts are never deleted, so an id once committed stays right. */
   readonly #ids = new Map<string, number>();
 
@@ -257,29 +256,13 @@ export class LedgerService {
 
   /** What the invoice holds now, per trader (normally one trader, or none). */
   async #holdsOf(trx: Db, invoiceId: string): Promise<{ traderId: string; amount: number }[]> {
-    const { rows } = await this.#run<{ owner_id: string | null; value: number | string }>(
+    const { rows } = await this.#queries.run<{ owner_id: string | null; value: number | string }>(
       trx,
       'holds',
-      () => sql`${HOLDS_SQL(this.#dialect, marker('invoice'), marker('currency'))}`.compile(trx),
+      () => sql`${HOLDS_SQL(this.#dialect, param('invoice'), param('currency'))}`.compile(trx),
       { invoice: Number(invoiceId), currency: this.#settings.currency },
     );
     return rows.map((r) => ({ traderId: String(r.owner_id), amount: Number(r.value) })).filter((r) => r.amount !== 0);
-  }
-
-  /**
-   * Runs a query compiled once per shape (`key`): Kysely builds and compiles a query in tens
-   * of microseconds, more than the indexed statements of the ledger take to run, and the
-   * ledger runs on every accept and every success. Parameters given as `marker(name)` when
-   * building are replaced by `values[name]` on each run.
-   */
-  async #run<R>(db: Db, key: string, build: () => CompiledQuery, values: Record<string, unknown>): Promise<QueryResult<R>> {
-    let compiled = this.#compiled.get(key);
-    if (!compiled) {
-      compiled = build();
-      this.#compiled.set(key, compiled);
-    }
-    const parameters = compiled.parameters.map((p) => (typeof p === 'string' && p.startsWith(MARK) ? values[p.slice(MARK.length)] : p));
-    return db.executeQuery<R>({ ...compiled, parameters } as CompiledQuery<R>);
   }
 
   /** Writes one balanced entry (see `#postAll`); its id, or null when it had no lines. */
@@ -358,7 +341,7 @@ export class LedgerService {
    * re-checks after waiting for a concurrent writer's lock, so the count of updated rows tells.
    */
   #balanceUpdate(trx: Db, plan: Plan, j: number) {
-    const m = (name: string) => marker<number>(`e${j}_${name}`);
+    const m = (name: string) => param<number>(`e${j}_${name}`);
     const delta = sql`case id ${sql.join(
       plan.ordered.map((_l, i) => sql`when ${m(`id${i}`)} then cast(${m(`a${i}`)} as bigint)`),
       sql` `,
@@ -391,12 +374,12 @@ export class LedgerService {
     const values: Record<string, unknown> = {};
     for (const [j, p] of group.entries()) this.#values(p, j, values);
     const shape = group.map((p) => `${p.ordered.length}:${p.floored.join(',')}`).join('|');
-    const r = await this.#run<Record<string, number | string | null>>(
+    const r = await this.#queries.run<Record<string, number | string | null>>(
       trx,
       `pg-post:${shape}`,
       () => {
         const parts = group.map((plan, j) => {
-          const m = (name: string) => marker(`e${j}_${name}`);
+          const m = (name: string) => param(`e${j}_${name}`);
           const u = sql.raw(`u${j}`);
           const e = sql.raw(`e${j}`);
           return sql`${u} as (${this.#balanceUpdate(trx, plan, j).returning('id')}),
@@ -433,11 +416,16 @@ export class LedgerService {
     const values: Record<string, unknown> = {};
     this.#values(plan, 0, values);
     const n = plan.ordered.length;
-    const result = await this.#run(trx, `update:${n}:${plan.floored.join(',')}`, () => this.#balanceUpdate(trx, plan, 0).compile(), values);
+    const result = await this.#queries.run(
+      trx,
+      `update:${n}:${plan.floored.join(',')}`,
+      () => this.#balanceUpdate(trx, plan, 0).compile(),
+      values,
+    );
     if (Number(result.numAffectedRows ?? 0) !== n) this.#refuse(plan);
-    const m = (name: string) => marker(`e0_${name}`);
+    const m = (name: string) => param(`e0_${name}`);
     const entryValues = sql`(${m('kind')}, ${m('currency')}, ${m('invoice')}, ${m('event')}, ${m('memo')}, ${m('actorType')}, ${m('actorId')}, ${m('at')})`;
-    const inserted = await this.#run<{ id: number }>(
+    const inserted = await this.#queries.run<{ id: number }>(
       trx,
       'entry',
       () =>
@@ -448,7 +436,7 @@ export class LedgerService {
     );
     const entryId = Number(inserted.rows[0]?.id);
     values.e0_entry = entryId;
-    await this.#run(
+    await this.#queries.run(
       trx,
       `lines:${n}`,
       () =>
@@ -498,15 +486,15 @@ export class LedgerService {
 
   async #setting(db: Db, kind: SettingChange['kind'], ownerId: string): Promise<string | undefined> {
     const read = async () => {
-      const { rows } = await this.#run<{ value: string }>(
+      const { rows } = await this.#queries.run<{ value: string }>(
         db,
         'setting',
         () =>
           db
             .selectFrom('ledger_settings')
             .select('value')
-            .where('kind', '=', marker<SettingChange['kind']>('kind'))
-            .where('owner_id', 'in', [marker<string>('owner'), ''])
+            .where('kind', '=', param<SettingChange['kind']>('kind'))
+            .where('owner_id', 'in', [param<string>('owner'), ''])
             // The owner's own value first ('' sorts before any id), then the newest.
             .orderBy('owner_id', 'desc')
             .orderBy('id', 'desc')
@@ -529,15 +517,15 @@ export class LedgerService {
     merchantId: string,
     traderId: string,
   ): Promise<{ holds: { traderId: string; amount: number }[]; fees: { feeBps: number; rewardBps: number } }> {
-    const { rows } = await this.#run<{ kind: string; owner_id: string | null; value: string; id: number | string }>(
+    const { rows } = await this.#queries.run<{ kind: string; owner_id: string | null; value: string; id: number | string }>(
       db,
       'holds-and-fees',
       () =>
-        sql`${HOLDS_SQL(this.#dialect, marker('invoice'), marker('currency'))}
+        sql`${HOLDS_SQL(this.#dialect, param('invoice'), param('currency'))}
           union all
           select kind, owner_id, value, id from ledger_settings
-          where (kind = 'merchant_fee' and owner_id in (${marker('merchant')}, ''))
-             or (kind = 'trader_reward' and owner_id in (${marker('trader')}, ''))`.compile(db),
+          where (kind = 'merchant_fee' and owner_id in (${param('merchant')}, ''))
+             or (kind = 'trader_reward' and owner_id in (${param('trader')}, ''))`.compile(db),
       { invoice: Number(invoiceId), currency: this.#settings.currency, merchant: merchantId, trader: traderId },
     );
     const holds = rows
