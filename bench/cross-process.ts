@@ -24,7 +24,16 @@ async function systemFor(env: { dataDir: string; databaseUrl?: string | undefine
   const { createSystem } = await import('../packages/server/src/system.ts');
   const config = loadConfig(
     {},
-    { dataDir: env.dataDir, databaseUrl: env.databaseUrl, masterKey: env.masterKey, rsaKeyBits: 2048, port: 0, logLevel: 'warn' },
+    // Delivery, not money, is measured here: traders accept without a deposit.
+    {
+      dataDir: env.dataDir,
+      databaseUrl: env.databaseUrl,
+      masterKey: env.masterKey,
+      rsaKeyBits: 2048,
+      port: 0,
+      logLevel: 'warn',
+      requireTraderDeposit: false,
+    },
   );
   return createSystem(config);
 }

@@ -9,6 +9,8 @@ export interface Config {
   readonly dataDir: string;
   /** A postgres:// URL selects PostgreSQL; absent means the embedded SQLite in dataDir. */
   readonly databaseUrl: string | undefined;
+  /** PostgreSQL: statements with parameters run as named prepared statements (off for poolers that cannot carry them). */
+  readonly pgPreparedStatements: boolean;
   readonly rsaKeyBits: number;
   /** Primes in new merchant keys (2, classic, by default); 0 means the most the key size allows (see crypto/rsa-keygen.ts). */
   readonly rsaKeyPrimes: number;
@@ -137,6 +139,16 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
     doc: 'a `postgres://` URL selects PostgreSQL; unset = embedded SQLite in `DATA_DIR`',
+  },
+  {
+    key: 'pgPreparedStatements',
+    env: 'PG_PREPARED_STATEMENTS',
+    default: '1',
+    parse: (raw) => {
+      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
+      return raw === '1';
+    },
+    doc: 'PostgreSQL: `1` keeps each statement prepared per connection; `0` for a pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21)',
   },
   {
     key: 'masterKey',

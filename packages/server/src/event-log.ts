@@ -1,5 +1,5 @@
 import { type Action, type ActorType, type InvoiceEvent, isStatus } from '@nltrade/core';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import type { EventBus } from './events.ts';
 import { CACHE_CHANNEL, type Freshness } from './storage/freshness.ts';
@@ -10,6 +10,13 @@ import type { Database, InvoiceHistoryTable, InvoicesTable } from './storage/sch
 export const EVENT_CHANNEL = 'nltrade_events';
 
 const MAX_TRACKED_GAP = 10_000;
+
+/**
+ * Reads woken by notifications start at most this often. Every committed change notifies
+ * (this process's own too); under load, reading after each one would cost a query per change
+ * for rows mostly made here, while a change from elsewhere waits at most this long.
+ */
+const MIN_WAKE_GAP_MS = 20;
 
 export interface EventLogOptions {
   /** How often the log is read when nothing wakes the reader (ms). */
@@ -56,7 +63,7 @@ function toEvent(row: LogRow): InvoiceEvent | null {
  * The process that made a change publishes its event at once (and `claim`s its id so it is
  * not published twice); every server process also reads the log for rows it did not make
  * and publishes them as remote events. On PostgreSQL a NOTIFY after each commit wakes the
- * readers at once; polling covers a lost notification and SQLite, which has none.
+ * readers at once (`wake`); polling covers a lost notification and SQLite, which has none.
  */
 export class EventLog {
   readonly #db: Kysely<Database>;
@@ -82,10 +89,10 @@ export class EventLog {
   #again = false;
 
   #listener: pg.Client | undefined;
+  #lastReadAt = 0;
+  #wakeTimer: NodeJS.Timeout | undefined;
   #listenRetryMs = 250;
   #listenTimer: NodeJS.Timeout | undefined;
-  #notifying: Promise<void> | null = null;
-  #notifyAgain = false;
 
   constructor(db: Kysely<Database>, bus: EventBus, dialect: Dialect, databaseUrl: string | undefined, options: EventLogOptions = {}) {
     this.#db = db;
@@ -113,27 +120,14 @@ export class EventLog {
     return this.#running ? this.#lowWater : undefined;
   }
 
-  /** After a commit: wakes the readers in other processes (PostgreSQL; SQLite readers poll). */
-  committed(): void {
-    if (this.#dialect !== 'postgres') return;
-    // Coalesced: while one NOTIFY is on its way, further commits only ask for one more.
-    if (this.#notifying) {
-      this.#notifyAgain = true;
-      return;
-    }
-    this.#notifying = sql`select pg_notify(${EVENT_CHANNEL}, '')`
-      .execute(this.#db)
-      .then(
-        () => {},
-        (err: unknown) => this.#onError(err),
-      )
-      .finally(() => {
-        this.#notifying = null;
-        if (this.#notifyAgain) {
-          this.#notifyAgain = false;
-          this.committed();
-        }
-      });
+  /**
+   * What an insert into the log returns besides its row, on PostgreSQL: a NOTIFY that wakes
+   * the readers in other processes. Made by the insert itself, it is queued in the change's
+   * transaction, delivered when that commits and dropped if it rolls back, and costs no round
+   * trip of its own. Undefined on SQLite, whose readers poll.
+   */
+  wake(): RawBuilder<boolean> | undefined {
+    return this.#dialect === 'postgres' ? sql<boolean>`pg_notify(${EVENT_CHANNEL}, '') is null` : undefined;
   }
 
   /** Starts reading the log from its current end (earlier events have been delivered or are moot). */
@@ -156,8 +150,9 @@ export class EventLog {
     this.#running = false;
     clearTimeout(this.#timer);
     clearTimeout(this.#listenTimer);
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = undefined;
     await this.#reading?.catch(() => {});
-    await this.#notifying;
     const client = this.#listener;
     this.#listener = undefined;
     this.#freshness?.hearing(false);
@@ -191,7 +186,23 @@ export class EventLog {
     this.#timer.unref();
   }
 
+  /** A notification: read now, or once the last read is MIN_WAKE_GAP_MS old. */
+  #woken(): void {
+    if (this.#wakeTimer || !this.#running) return;
+    const wait = this.#lastReadAt + MIN_WAKE_GAP_MS - Date.now();
+    if (wait <= 0) {
+      void this.readNow();
+      return;
+    }
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined;
+      void this.readNow();
+    }, wait);
+    this.#wakeTimer.unref();
+  }
+
   async #read(): Promise<void> {
+    this.#lastReadAt = Date.now();
     for (;;) {
       const rows = (await this.#db
         .selectFrom('invoice_history as h')
@@ -280,7 +291,7 @@ export class EventLog {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (msg) => {
-      if (msg.channel === EVENT_CHANNEL) void this.readNow();
+      if (msg.channel === EVENT_CHANNEL) this.#woken();
       else if (msg.channel === CACHE_CHANNEL) this.#freshness?.changed(msg.payload);
     });
     this.#listener = client;

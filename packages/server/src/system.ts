@@ -68,7 +68,11 @@ export async function createSystem(config: Config, options: SystemOptions = {}):
   // Made (or tightened to) 0700 before the key file or the database is written into it.
   secureDataDir(config.dataDir, { create: !config.masterKey || !config.databaseUrl });
   const masterKey = MasterKey.load(config.masterKey, config.dataDir);
-  const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const storage = await openStorage({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    preparedStatements: config.pgPreparedStatements,
+  });
   const bus = new EventBus();
   const log = options.logger ?? silentLogger();
   const freshness = new Freshness(storage.dialect, storage.dataVersion);

@@ -71,6 +71,26 @@ if ((await dbKinds()).includes('postgres')) {
     });
   });
 
+  describeOn('postgres', 'storage: PG_PREPARED_STATEMENTS=0 for poolers that cannot carry them', () => {
+    let t: TestSystem;
+    before(async () => {
+      t = await testSystem('postgres', { pgPreparedStatements: false });
+    });
+    after(() => t.cleanup());
+
+    test('nothing is prepared by name', async () => {
+      const db = t.system.storage.db;
+      const { merchantId } = await t.system.merchants.create('Shop');
+      const invoice = await t.system.invoices.create(merchantId, { title: 'Order', price: '10' });
+      const named = await db.transaction().execute(async (trx) => {
+        await trx.selectFrom('invoices').select(['id']).where('uid', '=', invoice.uid).execute();
+        await trx.selectFrom('invoices').select(['id']).where('uid', '=', invoice.uid).execute();
+        return (await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(trx)).rows[0]?.n;
+      });
+      assert.equal(named, 0);
+    });
+  });
+
   describeOn('postgres', 'storage: the ledger reads an invoice hold from its own entries', () => {
     let t: TestSystem;
     before(async () => {

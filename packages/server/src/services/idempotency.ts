@@ -149,6 +149,11 @@ export class IdempotencyStore {
               .values(paramsOf(claim))
               .onConflict((oc) => oc.columns(['merchant_id', 'key']).doNothing())
               .returning('key')
+              // PostgreSQL: the claim's own commit does not wait for the disk (see #lazily);
+              // set here, in the statement, it costs no round trip.
+              .$if(this.#dialect === 'postgres', (q) =>
+                q.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('relaxed')),
+              )
               .compile(),
           claim,
         ),
@@ -235,8 +240,10 @@ export class IdempotencyStore {
    * power cut. Other processes see it as soon as it commits either way, so the claim still
    * excludes concurrent requests. The stored answer (`finish`) is written durably: losing
    * it would let a retry after a crash run the request a second time. On SQLite this takes
-   * a claim from about 1.7 ms to 0.5 ms; on PostgreSQL `SET LOCAL synchronous_commit = off`
-   * costs as much in round trips as it saves (measured), so the write is a plain one there.
+   * a claim from about 1.7 ms to 0.5 ms. On PostgreSQL the claim sets `synchronous_commit`
+   * off for its own transaction from inside its statement (a `SET LOCAL` would cost as much in
+   * round trips as it saves); WAL is written in order, so the durable commit of the answer
+   * that follows makes the claim durable too.
    */
   async #lazily<T>(write: (db: Kysely<Database>) => Promise<T>): Promise<T> {
     if (this.#dialect === 'postgres') return write(this.#db);

@@ -23,7 +23,7 @@ import {
   type Timeouts,
   transition,
 } from '@nltrade/core';
-import type { Insertable, Kysely, Transaction } from 'kysely';
+import type { Insertable, Kysely, RawBuilder, Transaction, Updateable } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { EventLog } from '../event-log.ts';
 import type { EventBus } from '../events.ts';
@@ -363,14 +363,7 @@ export class InvoiceService {
         actor_id: actor.id,
         payload: this.#payload(created),
       };
-      const { rows: events } = await this.#queries.run<{ id: number | string }>(
-        trx,
-        'create-history',
-        () => trx.insertInto('invoice_history').values(paramsOf(history)).returning('id').compile(),
-        history,
-      );
-      const event = events[0];
-      if (!event) throw new Error('The history row was not returned');
+      const event = await this.#insertHistory(trx, history);
       this.#log.claim(Number(event.id));
       await this.#runHooks(trx, {
         eventId: Number(event.id),
@@ -542,45 +535,51 @@ export class InvoiceService {
       const nextVersion = invoice.version + 1;
       const note = options.note ?? result.note;
       const saved = await this.#db.transaction().execute(async (trx) => {
-        const updated = await trx
-          .updateTable('invoices')
-          .set({
-            status: result.to,
-            version: nextVersion,
-            updated_at: now,
-            ...(p.traderId !== undefined && { trader_id: p.traderId === null ? null : Number(p.traderId) }),
-            ...(p.acceptedAt !== undefined && { accepted_at: p.acceptedAt }),
-            ...(p.card !== undefined && { card: p.card }),
-            ...(p.paidAt !== undefined && { paid_at: p.paidAt }),
-            ...(p.sendMinor !== undefined && { send_minor: p.sendMinor }),
-            ...(p.reciveMinor !== undefined && { recive_minor: p.reciveMinor }),
-            ...(p.traderChangePrice !== undefined && { trader_change_price: p.traderChangePrice }),
-            ...(p.approvePhoto !== undefined && { approve_photo: p.approvePhoto }),
-            ...(p.deadlineAt !== undefined && { deadline_at: p.deadlineAt }),
-            ...(p.resolution !== undefined && { resolution: p.resolution }),
-          })
-          .where('id', '=', Number(invoice.id))
-          .where('version', '=', invoice.version)
-          .returningAll()
-          .executeTakeFirst();
+        const set: Updateable<InvoicesTable> = {
+          status: result.to,
+          version: nextVersion,
+          updated_at: now,
+          ...(p.traderId !== undefined && { trader_id: p.traderId === null ? null : Number(p.traderId) }),
+          ...(p.acceptedAt !== undefined && { accepted_at: p.acceptedAt }),
+          ...(p.card !== undefined && { card: p.card }),
+          ...(p.paidAt !== undefined && { paid_at: p.paidAt }),
+          ...(p.sendMinor !== undefined && { send_minor: p.sendMinor }),
+          ...(p.reciveMinor !== undefined && { recive_minor: p.reciveMinor }),
+          ...(p.traderChangePrice !== undefined && { trader_change_price: p.traderChangePrice }),
+          ...(p.approvePhoto !== undefined && { approve_photo: p.approvePhoto }),
+          ...(p.deadlineAt !== undefined && { deadline_at: p.deadlineAt }),
+          ...(p.resolution !== undefined && { resolution: p.resolution }),
+        };
+        // Compare-and-set on the version: a change that lost a race updates nothing.
+        const { rows: updatedRows } = await this.#queries.run<InvoiceRow>(
+          trx,
+          `act:${Object.keys(set).join(',')}`,
+          () =>
+            trx
+              .updateTable('invoices')
+              .set(paramsOf(set))
+              .where('id', '=', param<number>('where_id'))
+              .where('version', '=', param<number>('where_version'))
+              .returningAll()
+              .compile(),
+          { ...set, where_id: Number(invoice.id), where_version: invoice.version },
+        );
+        const updated = updatedRows[0];
         if (!updated) return undefined;
         const changed = toInvoice(updated);
-        const event = await trx
-          .insertInto('invoice_history')
-          .values({
-            invoice_id: Number(invoice.id),
-            version: nextVersion,
-            at: now,
-            status: result.to,
-            from_status: result.from,
-            note,
-            action,
-            actor_type: actor.type,
-            actor_id: actor.id,
-            payload: this.#payload(changed),
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow();
+        const history: Insertable<InvoiceHistoryTable> = {
+          invoice_id: Number(invoice.id),
+          version: nextVersion,
+          at: now,
+          status: result.to,
+          from_status: result.from,
+          note,
+          action,
+          actor_type: actor.type,
+          actor_id: actor.id,
+          payload: this.#payload(changed),
+        };
+        const event = await this.#insertHistory(trx, history);
         this.#log.claim(Number(event.id));
         await this.#runHooks(trx, {
           eventId: Number(event.id),
@@ -628,8 +627,28 @@ export class InvoiceService {
     return rows.map(toInvoice);
   }
 
+  /** Writes the change's row of the durable event log, which wakes the other processes' readers at commit. */
+  async #insertHistory(trx: Transaction<Database>, history: Insertable<InvoiceHistoryTable>): Promise<{ id: number | string }> {
+    const { rows } = await this.#queries.run<{ id: number | string }>(
+      trx,
+      'history',
+      () => {
+        const wake = this.#log.wake();
+        return trx
+          .insertInto('invoice_history')
+          .values(paramsOf(history))
+          .returning('id')
+          .$if(wake !== undefined, (q) => q.returning((wake as RawBuilder<boolean>).as('woke')))
+          .compile();
+      },
+      history,
+    );
+    const event = rows[0];
+    if (!event) throw new Error('The history row was not returned');
+    return event;
+  }
+
   #publish(event: InvoiceEvent): void {
-    this.#log.committed();
     this.#bus.publish(event);
   }
 }

@@ -16,7 +16,7 @@ export const param = <T = unknown>(name: string): T => `${MARK}${name}` as T;
  * PostgreSQL's prepared statement and SQLite's statement cache are reused too.
  */
 export class CompiledQueries {
-  readonly #compiled = new Map<string, CompiledQuery>();
+  readonly #compiled = new Map<string, { query: CompiledQuery; names: readonly (string | null)[] }>();
 
   /** Runs the query compiled for `key` (built by `build` the first time) with `values` in place of its `param`s. */
   async run<R>(
@@ -27,16 +27,23 @@ export class CompiledQueries {
   ): Promise<QueryResult<R>> {
     let compiled = this.#compiled.get(key);
     if (!compiled) {
-      compiled = build();
+      const query = build();
+      const names = query.parameters.map((p) => (typeof p === 'string' && p.startsWith(MARK) ? p.slice(MARK.length) : null));
+      compiled = { query, names };
       this.#compiled.set(key, compiled);
     }
-    const parameters = compiled.parameters.map((p) => {
-      if (typeof p !== 'string' || !p.startsWith(MARK)) return p;
-      const name = p.slice(MARK.length);
-      if (!Object.hasOwn(values, name)) throw new Error(`No value for the query parameter ${name} of ${key}`);
-      return values[name];
-    });
-    return db.executeQuery<R>({ ...compiled, parameters } as CompiledQuery<R>);
+    const { query, names } = compiled;
+    const parameters = new Array<unknown>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (name === null || name === undefined) {
+        parameters[i] = query.parameters[i];
+      } else {
+        if (!Object.hasOwn(values, name)) throw new Error(`No value for the query parameter ${name} of ${key}`);
+        parameters[i] = values[name];
+      }
+    }
+    return db.executeQuery<R>({ ...query, parameters } as CompiledQuery<R>);
   }
 }
 

@@ -28,6 +28,8 @@ export interface StorageOptions {
   /** postgres:// URL; absent = embedded SQLite file `nltrade.sqlite` in dataDir. */
   databaseUrl?: string | undefined;
   dataDir: string;
+  /** PostgreSQL: run statements with parameters as named prepared statements (default true; see `namedStatements`). */
+  preparedStatements?: boolean;
 }
 
 const INT8_OID = 20;
@@ -49,7 +51,9 @@ export async function openStorage(options: StorageOptions): Promise<Storage> {
           oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: namedStatements(pool) }) });
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : namedStatements(pool) }),
+    });
     storage = { db, dialect: 'postgres', close: () => db.destroy() };
   } else {
     secureDataDir(options.dataDir);
