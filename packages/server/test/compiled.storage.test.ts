@@ -1,3 +1,4 @@
+// Storage tier: it needs better-sqlite3, a native addon built for the Node that installed it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
