@@ -110,6 +110,11 @@ const integer =
     if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new Invalid(`must be an integer from ${min} to ${max}`);
     return n;
   };
+/** A switch: `1` on, `0` off. */
+const flag: Parse<boolean> = (raw) => {
+  if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
+  return raw === '1';
+};
 const text: Parse<string> = (raw) => raw;
 const optional = (raw: string): string | undefined => (raw === '' ? undefined : raw);
 
@@ -144,10 +149,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'pgPreparedStatements',
     env: 'PG_PREPARED_STATEMENTS',
     default: '1',
-    parse: (raw) => {
-      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
-      return raw === '1';
-    },
+    parse: flag,
     doc: 'PostgreSQL: `1` keeps each statement prepared per connection; `0` for a pooler that cannot carry prepared statements (PgBouncer in transaction mode before 1.21)',
   },
   {
@@ -405,10 +407,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'webhookAllowPrivate',
     env: 'WEBHOOK_ALLOW_PRIVATE',
     default: '0',
-    parse: (raw) => {
-      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
-      return raw === '1';
-    },
+    parse: flag,
     doc: 'development and tests only: `1` lets webhook URLs be http and reach loopback or private addresses',
   },
   {
@@ -453,10 +452,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'requireTraderDeposit',
     env: 'REQUIRE_TRADER_DEPOSIT',
     default: '1',
-    parse: (raw) => {
-      if (raw !== '0' && raw !== '1') throw new Invalid('must be 0 or 1');
-      return raw === '1';
-    },
+    parse: flag,
     doc: 'whether a trader needs an available deposit covering an invoice to take it (`1`) or not (`0`)',
   },
 ];

@@ -62,8 +62,9 @@ function toEvent(row: LogRow): InvoiceEvent | null {
  *
  * The process that made a change publishes its event at once (and `claim`s its id so it is
  * not published twice); every server process also reads the log for rows it did not make
- * and publishes them as remote events. On PostgreSQL a NOTIFY after each commit wakes the
- * readers at once (`wake`); polling covers a lost notification and SQLite, which has none.
+ * and publishes them as remote events. On PostgreSQL each change's history insert makes a
+ * NOTIFY, delivered at its commit, that wakes the readers (`wake`); polling covers a lost
+ * notification and SQLite, which has none.
  */
 export class EventLog {
   readonly #db: Kysely<Database>;

@@ -564,14 +564,10 @@ export class LedgerService {
 
   async #saveSetting(kind: SettingChange['kind'], ownerId: string | null, value: string, actor: Actor): Promise<SettingChange> {
     const at = this.#clock.now();
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('ledger_settings')
-        .values({ kind, owner_id: ownerId ?? '', value, actor_type: actor.type, actor_id: actor.id, at })
-        .execute();
-      await this.#settings.freshness?.announce(trx, 'ledger_settings');
-    });
-    this.#settings.freshness?.changed('ledger_settings');
+    const row = { kind, owner_id: ownerId ?? '', value, actor_type: actor.type, actor_id: actor.id, at };
+    const freshness = this.#settings.freshness;
+    if (freshness) await freshness.write(this.#db, 'ledger_settings', (trx) => trx.insertInto('ledger_settings').values(row).execute());
+    else await this.#db.insertInto('ledger_settings').values(row).execute();
     return { kind, ownerId, value, at, actorType: actor.type, actorId: actor.id };
   }
 

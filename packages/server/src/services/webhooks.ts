@@ -169,16 +169,12 @@ export class WebhookService {
   }
 
   /**
-   * Inside a transaction that adds an endpoint, removes one or changes its status or events:
-   * every process forgets the merchants' endpoints it kept (`endpointsChanged` after commit).
+   * Runs a write that adds an endpoint, removes one or changes its status or events, in a
+   * transaction after which every process forgets the merchants' endpoints it kept.
    */
-  async announceEndpoints(trx: Transaction<Database>): Promise<void> {
-    await this.#settings.freshness?.announce(trx, 'webhook_endpoints');
-  }
-
-  /** After such a transaction committed: this process forgets at once. */
-  endpointsChanged(): void {
-    this.#settings.freshness?.changed('webhook_endpoints');
+  changeEndpoints<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const freshness = this.#settings.freshness;
+    return freshness ? freshness.write(this.#db, 'webhook_endpoints', work) : this.#db.transaction().execute(work);
   }
 
   /** A merchant's enabled endpoints (their ids and wanted events), as every invoice change asks. */
@@ -283,8 +279,8 @@ export class WebhookService {
     const id = newEndpointId();
     const secret = newSecret();
     const now = this.#clock.now();
-    const row = await this.#db.transaction().execute(async (trx) => {
-      const inserted = await trx
+    const row = await this.changeEndpoints((trx) =>
+      trx
         .insertInto('webhook_endpoints')
         .values({
           id,
@@ -300,11 +296,8 @@ export class WebhookService {
           deleted_at: null,
         })
         .returningAll()
-        .executeTakeFirstOrThrow();
-      await this.announceEndpoints(trx);
-      return inserted;
-    });
-    this.endpointsChanged();
+        .executeTakeFirstOrThrow(),
+    );
     return endpointView(row, now, secret);
   }
 
@@ -346,7 +339,7 @@ export class WebhookService {
   async delete(merchantId: string, id: string): Promise<void> {
     await this.#own(merchantId, id);
     const now = this.#clock.now();
-    await this.#db.transaction().execute(async (trx) => {
+    await this.changeEndpoints(async (trx) => {
       await trx.updateTable('webhook_endpoints').set({ deleted_at: now, status: 'disabled' }).where('id', '=', id).execute();
       await trx
         .updateTable('webhook_deliveries')
@@ -354,9 +347,7 @@ export class WebhookService {
         .where('endpoint_id', '=', id)
         .where('status', '=', 'pending')
         .execute();
-      await this.announceEndpoints(trx);
     });
-    this.endpointsChanged();
   }
 
   /**
@@ -366,18 +357,15 @@ export class WebhookService {
    */
   async enable(merchantId: string, id: string): Promise<WebhookEndpointView> {
     await this.#own(merchantId, id);
-    const updated = await this.#db.transaction().execute(async (trx) => {
-      const row = await trx
+    const updated = await this.changeEndpoints((trx) =>
+      trx
         .updateTable('webhook_endpoints')
         .set({ status: 'enabled', failing_since: null })
         .where('id', '=', id)
         .where('deleted_at', 'is', null)
         .returningAll()
-        .executeTakeFirstOrThrow();
-      await this.announceEndpoints(trx);
-      return row;
-    });
-    this.endpointsChanged();
+        .executeTakeFirstOrThrow(),
+    );
     return endpointView(updated, this.#clock.now());
   }
 

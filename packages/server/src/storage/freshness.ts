@@ -18,10 +18,10 @@ const MAX_ENTRIES = 10_000;
  * not change, so that a rate set with `nltrade admin set-rate` applies to the next invoice in
  * every process, while a process does not pay a round trip per invoice change to learn that.
  *
- * - This process's own writes call `changed` after their commit.
+ * - This process's own writes (`write`) forget at once after their commit.
  * - SQLite: `PRAGMA data_version` moves whenever another connection (the CLI, a second
  *   process) commits; any move empties every cache before the next read.
- * - PostgreSQL: every writer `announce`s the topic in its own transaction (a NOTIFY, delivered
+ * - PostgreSQL: every writer announces the topic in its own transaction (`write`: a NOTIFY, delivered
  *   at commit), heard on the event log's LISTEN connection. Until that connection listens,
  *   and whenever it drops, nothing is cached: a NOTIFY missed then would leave a stale value.
  *
@@ -42,9 +42,18 @@ export class Freshness {
     this.#hearing = dialect === 'sqlite' && dataVersion !== undefined;
   }
 
-  /** Inside the writing transaction: other processes drop their copies when it commits. */
-  async announce(trx: Kysely<Database> | Transaction<Database>, topic: CacheTopic): Promise<void> {
-    if (this.#dialect === 'postgres') await sql`select pg_notify(${CACHE_CHANNEL}, ${topic})`.execute(trx);
+  /**
+   * Runs a write of `topic`'s table in a transaction that announces it (other processes drop
+   * their copies when it commits); this process drops its own once it has committed.
+   */
+  async write<T>(db: Kysely<Database>, topic: CacheTopic, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await db.transaction().execute(async (trx) => {
+      const done = await work(trx);
+      if (this.#dialect === 'postgres') await sql`select pg_notify(${CACHE_CHANNEL}, ${topic})`.execute(trx);
+      return done;
+    });
+    this.changed(topic);
+    return result;
   }
 
   /** After a write committed here, or when another process's was heard (undefined: all topics). */

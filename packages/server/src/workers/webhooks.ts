@@ -441,7 +441,7 @@ export class WebhookDeliverer {
 
   async #disable(endpointId: string): Promise<void> {
     const wallNow = Date.now();
-    await this.#db.transaction().execute(async (trx) => {
+    await this.#webhooks.changeEndpoints(async (trx) => {
       await trx.updateTable('webhook_endpoints').set({ status: 'disabled' }).where('id', '=', endpointId).execute();
       await trx
         .updateTable('webhook_deliveries')
@@ -450,8 +450,6 @@ export class WebhookDeliverer {
         .where('status', '=', 'pending')
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', wallNow)]))
         .execute();
-      await this.#webhooks.announceEndpoints(trx);
     });
-    this.#webhooks.endpointsChanged();
   }
 }
